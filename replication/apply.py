@@ -1,0 +1,97 @@
+"""Runs a plan's steps, then plans again: a converged setup leaves nothing to do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import psycopg
+from psycopg import sql
+
+from . import __version__, migrations
+from .db import Database
+from .errors import ApplyError
+from .plan import Plan, Step
+from .redact import redact
+from .session import Session
+
+AWAIT_SLOT_TIMEOUT_S = 300.0
+POLL_S = 0.2
+
+
+def execute(db: Database, statement: sql.Composable) -> None:
+    """Run exactly one statement: the extended protocol refuses a second one."""
+    text = statement.as_string(db.conn).replace("%", "%%")
+    db.conn.execute(text.encode(), ())  # type: ignore[arg-type]
+
+
+def await_slot(source: Database, slot: str, timeout: float = AWAIT_SLOT_TIMEOUT_S) -> None:
+    """Wait until `slot` has confirmed the source's current WAL position.
+
+    Everything committed before this call has then been applied by the subscriber.
+    """
+    lsn = source.scalar("SELECT pg_catalog.pg_current_wal_lsn()::text")
+    deadline = time.monotonic() + timeout
+    while True:
+        passed = source.scalar(
+            "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_catalog.pg_replication_slots "
+            "WHERE slot_name = %s", (lsn, slot))
+        if passed:
+            return
+        if passed is None:
+            raise ApplyError(f"replication slot {slot} disappeared while waiting for it")
+        if time.monotonic() > deadline:
+            raise ApplyError(
+                f"subscription {slot} has not applied the source's changes up to {lsn} within "
+                f"{timeout:.0f} s; `repl status` shows why (a stopped worker, an apply error)")
+        time.sleep(POLL_S)
+
+
+def run_step(session: Session, step: Step) -> None:
+    if step.action == "migrate":
+        migrations.upgrade(session.dsn(step.database))
+        return
+    if step.action == "await_slot":
+        assert step.slot is not None
+        await_slot(session.db("source"), step.slot)
+        return
+    db = session.db(step.database)
+    if step.transactional:
+        with db.conn.transaction():
+            for statement in step.statements:
+                execute(db, statement)
+    else:
+        for statement in step.statements:
+            execute(db, statement)
+
+
+def apply(session: Session, plan: Plan,
+          on_step: Callable[[int, Step], None] | None = None) -> None:
+    for number, step in enumerate(plan.steps, 1):
+        if on_step:
+            on_step(number, step)
+        try:
+            run_step(session, step)
+        except psycopg.Error as exc:
+            raise ApplyError(
+                f"step {number} ({step.summary}) on {step.database} failed: "
+                f"{redact(str(exc)).strip()}\nthe databases are left as far as the plan got; "
+                "run `repl setup` again once the cause is fixed") from None
+    for name in session.target_names:
+        if any(s.database == name for s in plan.steps):
+            execute(session.db(name), sql.SQL(
+                "INSERT INTO repl.setup_run (target, steps, repl_version) VALUES ({}, {}, {})"
+            ).format(sql.Literal(name),
+                     sql.Literal(sum(s.database in (name, "source") for s in plan.steps)),
+                     sql.Literal(__version__)))
+
+
+def converge(session: Session, plan: Plan,
+             on_step: Callable[[int, Step], None] | None = None) -> Plan:
+    """Apply, then plan again; returns the leftover plan (empty when converged)."""
+    apply(session, plan, on_step)
+    snap = session.snapshot()
+    if snap.errors:
+        raise ApplyError("after setup, validation fails: " +
+                         "; ".join(str(p) for p in snap.errors))
+    return session.plan(snap)

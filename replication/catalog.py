@@ -1,0 +1,256 @@
+"""Reads the actual state from the live catalogs into the types of `model`.
+
+Nothing here writes. The source is read once per command (its tables, repl's
+publications and slots); each target likewise (its tables, repl's subscription).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import QualifiedName
+from .db import Database
+from .model import (
+    Column,
+    Publication,
+    PublishedTable,
+    ReplicaIdentity,
+    Slot,
+    SourceColumn,
+    SourceTable,
+    Subscription,
+    TargetTable,
+    operations_of,
+)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    version_num: int
+    version: str
+    wal_level: str
+    max_replication_slots: int
+    max_wal_senders: int
+    max_slot_wal_keep_size: str
+    slots_used: int
+    senders_used: int
+    database: str
+    role: str
+    superuser: bool
+    replication: bool
+    can_create_in_database: bool
+    system_identifier: str
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+
+def server_info(db: Database) -> ServerInfo:
+    (row,) = db.query("catalog/server")
+    return ServerInfo(**row)
+
+
+def _names(relations: Iterable[QualifiedName]) -> dict[str, list[str]]:
+    rels = list(relations)
+    return {"schemas": [r.schema for r in rels], "names": [r.name for r in rels]}
+
+
+def _identity(kind: str, row: dict[str, Any] | None) -> ReplicaIdentity:
+    if row is None or not row.get("columns"):
+        return ReplicaIdentity(kind, None)
+    return ReplicaIdentity(kind, tuple(row["columns"]), row["indexname"], bool(row["is_primary"]))
+
+
+def source_tables(db: Database, relations: Iterable[QualifiedName]
+                  ) -> dict[QualifiedName, SourceTable]:
+    """The named tables that exist on the source, with columns and replica identities."""
+    rows = db.query("catalog/tables", _names(relations))
+    if not rows:
+        return {}
+    oids = [r["oid"] for r in rows]
+    columns: dict[int, list[SourceColumn]] = defaultdict(list)
+    for c in db.query("catalog/columns", {"oids": oids}):
+        columns[c["oid"]].append(SourceColumn(
+            attnum=c["attnum"], name=c["name"], type=c["type"], not_null=c["not_null"],
+            generated=bool(c["generated"]), type_schema=c["type_schema"],
+            type_name=c["type_name"], type_category=c["type_category"],
+        ))
+    identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in db.query("catalog/replica_identity", {"oids": oids}):
+        identities[r["root"]].append(r)
+    tables = {}
+    for r in rows:
+        rel = QualifiedName(r["schema"], r["name"])
+        members = identities[r["oid"]]
+        own = next((m for m in members if m["relid"] == r["oid"]), None)
+        leaves = tuple(
+            (m["relation"], _identity(m["kind"], m))
+            for m in members
+            if m["relid"] != r["oid"] and m["relkind"] != "p"
+        )
+        tables[rel] = SourceTable(
+            relation=rel, oid=r["oid"], relkind=r["relkind"], owner=r["owner"],
+            owned=r["owned"], estimated_rows=r["estimated_rows"],
+            columns=tuple(columns[r["oid"]]),
+            identity=_identity(r["replica_identity"], own),
+            partition_identities=leaves,
+        )
+    return tables
+
+
+def publications(db: Database, prefix: str) -> dict[str, Publication]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in db.query("catalog/publications", {"prefix": prefix + "_"}):
+        grouped[row["publication"]].append(row)
+    result = {}
+    for name, rows in grouped.items():
+        first = rows[0]
+        tables = tuple(
+            PublishedTable(
+                QualifiedName(r["schema"], r["name"]),
+                tuple(r["columns"]) if r["columns"] is not None else (),
+                r["row_filter"],
+            )
+            for r in rows
+            if r["name"] is not None
+        )
+        result[name] = Publication(
+            name=name,
+            operations=operations_of(first["pubinsert"], first["pubupdate"],
+                                     first["pubdelete"], first["pubtruncate"]),
+            tables=tables,
+            via_root=first["via_root"],
+        )
+    return result
+
+
+def slots(db: Database, prefix: str) -> dict[str, Slot]:
+    return {
+        r["slot_name"]: Slot(
+            name=r["slot_name"], plugin=r["plugin"], active=r["active"],
+            wal_status=r["wal_status"], safe_wal_size=r["safe_wal_size"],
+            retained_bytes=r["retained_bytes"], lag_bytes=r["lag_bytes"],
+            replay_lag_seconds=r["replay_lag_seconds"],
+        )
+        for r in db.query("catalog/slots", {"prefix": prefix + "_"})
+    }
+
+
+def target_tables(db: Database, relations: Iterable[QualifiedName]
+                  ) -> dict[QualifiedName, TargetTable]:
+    rows = db.query("catalog/tables", _names(relations))
+    if not rows:
+        return {}
+    oids = [r["oid"] for r in rows]
+    columns: dict[int, list[Column]] = defaultdict(list)
+    for c in db.query("catalog/columns", {"oids": oids}):
+        columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
+    keys = {
+        r["root"]: (r["indexname"], tuple(r["columns"]))
+        for r in db.query("catalog/replica_identity", {"oids": oids})
+        if r["root"] == r["relid"] and r["columns"]
+    }
+    result = {}
+    for r in rows:
+        rel = QualifiedName(r["schema"], r["name"])
+        key = keys.get(r["oid"])
+        result[rel] = TargetTable(rel, tuple(columns[r["oid"]]),
+                                  key[1] if key else None, key[0] if key else None)
+    return result
+
+
+@dataclass(frozen=True)
+class TargetPrivileges:
+    superuser: bool
+    can_create_in_database: bool
+    member_of_pg_create_subscription: bool
+
+
+def target_privileges(db: Database) -> TargetPrivileges:
+    (row,) = db.query("catalog/target_privileges")
+    return TargetPrivileges(**row)
+
+
+def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str, Subscription]:
+    rows = db.query("catalog/subscriptions",
+                    {"prefix": prefix + "_", "with_conninfo": with_conninfo})
+    states: dict[int, list[tuple[QualifiedName, str, int | None]]] = defaultdict(list)
+    if rows:
+        for s in db.query("catalog/subscription_tables", {"subids": [r["oid"] for r in rows]}):
+            states[s["subid"]].append(
+                (QualifiedName(s["schema"], s["name"]), s["state"], s["rows_copied"]))
+    return {
+        r["name"]: Subscription(
+            name=r["name"], slot_name=r["slot_name"],
+            publications=frozenset(r["publications"]), enabled=r["enabled"],
+            conninfo=r["conninfo"], oid=r["oid"], worker_pid=r["worker_pid"],
+            apply_error_count=r["apply_error_count"] or 0,
+            sync_error_count=r["sync_error_count"] or 0,
+            table_states=tuple(states[r["oid"]]),
+        )
+        for r in rows
+    }
+
+
+def schema_revision(db: Database) -> str | None:
+    """alembic revision of the target's `repl` schema (None: not created yet)."""
+    exists = db.scalar(
+        "SELECT pg_catalog.to_regclass('repl.alembic_version') IS NOT NULL")
+    if not exists:
+        return None
+    return db.scalar("SELECT version_num FROM repl.alembic_version")
+
+
+@dataclass
+class SourceCatalog:
+    info: ServerInfo
+    tables: dict[QualifiedName, SourceTable]
+    publications: dict[str, Publication]
+    slots: dict[str, Slot]
+
+
+@dataclass
+class TargetCatalog:
+    info: ServerInfo
+    privileges: TargetPrivileges
+    tables: dict[QualifiedName, TargetTable]
+    subscriptions: dict[str, Subscription]
+    schema_revision: str | None
+    schemas: set[str]
+    types: set[tuple[str, str]] = field(default_factory=set)
+
+
+def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    wanted = list(types)
+    if not wanted:
+        return set()
+    rows = db.query("catalog/types", {"schemas": [s for s, _ in wanted],
+                                      "names": [n for _, n in wanted]})
+    return {(r["schema"], r["name"]) for r in rows}
+
+
+def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -> SourceCatalog:
+    return SourceCatalog(
+        info=server_info(db),
+        tables=source_tables(db, relations),
+        publications=publications(db, prefix),
+        slots=slots(db, prefix),
+    )
+
+
+def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
+                types: Iterable[tuple[str, str]] = ()) -> TargetCatalog:
+    info = server_info(db)
+    return TargetCatalog(
+        info=info,
+        privileges=target_privileges(db),
+        tables=target_tables(db, relations),
+        subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
+        schema_revision=schema_revision(db),
+        schemas={r["schema"] for r in db.query("catalog/schemas")},
+        types=existing_types(db, types),
+    )

@@ -1,0 +1,226 @@
+"""The `repl` command line. Commands are thin: load the config, call the library, render,
+exit. Exit codes are decided here only: 0 success, 1 problems found, 2 usage or config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from . import render
+from .apply import converge
+from .config import Config, load_config, resolve_config_path
+from .errors import ConfigError, ReplError, UsageError, ValidationFailed
+from .progress import wait_for_sync
+from .redact import redact
+from .session import Session
+from .status import collect
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Keep filtered, masked staging copies of a production PostgreSQL database in sync.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Path of repl.yaml (default: $REPL_CONFIG, ./repl.yaml)",
+                 show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Targets = Annotated[list[str] | None, typer.Argument(help="Targets (default: all).",
+                                                      show_default=False)]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+out = render.console()
+err = render.console(stderr=True)
+
+
+@app.callback()
+def _global(ctx: typer.Context, config: ConfigOption = None) -> None:
+    ctx.obj = {"config": config}
+
+
+def _config(ctx: typer.Context, option: str | None) -> Config:
+    chosen = option or (ctx.obj or {}).get("config")
+    config = load_config(resolve_config_path(chosen, os.environ), os.environ)
+    redact.add(*config.secrets())
+    return config
+
+
+def _run(body: Callable[[], int]) -> None:
+    """Run a command body; map repl's errors to messages and exit codes."""
+    try:
+        code = body()
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"config error: {redact(line)}", markup=False)
+        code = EXIT_USAGE
+    except ValidationFailed as exc:
+        render.problems(err, exc.problems)
+        err.print(f"{len(exc.problems)} problem(s); nothing was changed.", markup=False)
+        code = EXIT_USAGE
+    except UsageError as exc:
+        err.print(f"error: {redact(str(exc))}", markup=False)
+        code = EXIT_USAGE
+    except ReplError as exc:
+        err.print(f"error: {redact(str(exc))}", markup=False)
+        code = EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        code = 130
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    strict: Annotated[bool, typer.Option("--strict",
+                                         help="Unclassified columns are problems too.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate the config against the live catalogs. Changes nothing."""
+
+    def body() -> int:
+        cfg = _config(ctx, config)
+        with Session(cfg) as session:
+            snap = session.snapshot()
+        found = snap.problems
+        if strict:
+            found = [p if p.kind != "unclassified" else p.as_error() for p in found]
+        failing = [p for p in found if p.severity == "error"]
+        if as_json:
+            render.emit_json(out, {
+                "ok": not failing,
+                "source": {"version": snap.source.info.version,
+                           "wal_level": snap.source.info.wal_level},
+                "targets": {n: {"version": c.info.version} for n, c in snap.targets.items()},
+                "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
+                              "kind": p.kind} for p in found],
+            })
+        else:
+            info = snap.source.info
+            out.print(f"source: PostgreSQL {info.version}, wal_level={info.wal_level}, "
+                      f"{info.max_replication_slots - info.slots_used} free slot(s), "
+                      f"{info.max_wal_senders - info.senders_used} free WAL sender(s)")
+            for name, cat in snap.targets.items():
+                out.print(f"target {name}: PostgreSQL {cat.info.version}, "
+                          f"{len(cfg.targets[name].tables)} table(s)")
+            render.problems(out, found)
+            out.print("OK: the config is valid against the live databases." if not failing
+                      else f"{len(failing)} problem(s) found.")
+        return EXIT_PROBLEMS if failing else EXIT_OK
+
+    _run(body)
+
+
+def _validated(session: Session):
+    snap = session.snapshot()
+    if snap.errors:
+        raise ValidationFailed(snap.errors)
+    return snap
+
+
+@app.command()
+def plan(ctx: typer.Context, targets: Targets = None, config: ConfigOption = None,
+         as_json: JsonOption = False) -> None:
+    """Print the SQL `setup` would run, per database in execution order. Changes nothing."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), targets) as session:
+            p = session.plan(_validated(session))
+        if as_json:
+            render.emit_json(out, render.plan_to_dict(p))
+        else:
+            render.plan(out, p)
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def setup(
+    ctx: typer.Context,
+    targets: Targets = None,
+    config: ConfigOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Block until every initial copy is "
+                                                      "done, with a progress bar per table.")
+                    ] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this "
+                                                        "many seconds.")] = None,
+) -> None:
+    """Converge every database to the config. Idempotent."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), targets) as session:
+            snap = _validated(session)
+            for p in snap.problems:
+                render.problems(out, [p])
+            p = session.plan(snap)
+            if p.empty:
+                out.print("Nothing to do: the databases match the config.")
+            else:
+                for note in p.notes:
+                    out.print(f"note: {note}")
+
+                def show(number: int, step) -> None:
+                    out.print(f"[{number}/{len(p.steps)}] {step.database}: {step.summary}",
+                              markup=False)
+
+                leftover = converge(session, p, show)
+                if not leftover.empty:
+                    raise ReplError("setup did not converge; still to do: " + "; ".join(
+                        f"{s.database}: {s.summary}" for s in leftover.steps))
+                out.print(f"Done: {len(p.steps)} step(s) applied, "
+                          f"{len(p.copies)} table copy(ies) started.")
+            if wait:
+                estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
+                wait_for_sync(session, estimates, out, timeout)
+                out.print("Every table is ready.")
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    targets: Targets = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh every few seconds.")] = False,
+    interval: Annotated[float, typer.Option(help="With --watch: seconds between refreshes.")
+                        ] = 2.0,
+) -> None:
+    """Health of every target. Exit 1 if anything is unhealthy."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), targets) as session:
+            while True:
+                report = collect(session)
+                if watch and out.is_terminal:
+                    out.clear()
+                if as_json:
+                    render.emit_json(out, report.to_dict())
+                else:
+                    render.status(out, report)
+                if not watch:
+                    return EXIT_OK if report.healthy else EXIT_PROBLEMS
+                time.sleep(interval)
+
+    _run(body)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return app(args=argv, prog_name="repl")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

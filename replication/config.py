@@ -1,0 +1,515 @@
+"""The configuration file: finding and reading `repl.yaml`, replacing `${VAR}` from the
+environment, and validating it into frozen desired-state values (`Config` and below).
+
+This module owns every rule that holds without a database (SPEC section 2, and the
+parameters of the masking strategies of section 4). Problems are collected, not raised
+one at a time: `ConfigError` carries one "dotted.path: message" line per problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+from urllib.parse import unquote
+
+import yaml
+from pydantic import AfterValidator as After
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BeforeValidator as Before
+from pydantic_core import PydanticCustomError
+
+from .errors import ConfigError
+
+OPERATIONS = ("insert", "update", "delete", "truncate")
+STRATEGIES = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
+              "partial", "redact", "null", "date_trunc", "noise", "sql")
+MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
+NAME_SUFFIX_BYTES = 5  # "_" + 4 characters that repl appends to "<name>_<target>"
+_MAX_PREFIX = MAX_IDENTIFIER_BYTES - 2 - NAME_SUFFIX_BYTES  # room for "_" + a 1-char target
+_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_PART = r'"(?:[^"]|"")+"|[^".]+'
+_QUALIFIED_RE = re.compile(rf"({_PART})\.({_PART})")
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str]  # (path below the value being validated, message)
+
+
+def _fail(*problems: Problem) -> NoReturn:
+    """Reports problems from inside a validator; `_problems_of` puts each at its path."""
+    detail = "; ".join(message for _, message in problems)
+    raise PydanticCustomError("repl", "{detail}", {"detail": detail, "problems": problems})
+
+
+def _q(value: object) -> str:
+    return f"'{value}'"
+
+
+def _kind(value: Any) -> str:
+    kinds = {type(None): "nothing", bool: "a boolean", int: "an integer", float: "a number",
+             str: "a string", list: "a list", dict: "a mapping"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _bad_identifier(name: str) -> str | None:
+    if not name or len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        return f"a name must have 1 to {MAX_IDENTIFIER_BYTES} bytes"
+    return None
+
+
+@dataclass(frozen=True, order=True)
+class QualifiedName:
+    """A table name, exactly as the catalog spells it (no case folding)."""
+
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> QualifiedName:
+        """`public.users`, `'"my.schema".orders'`, `'public."My Table"'`; ValueError otherwise."""
+        match = _QUALIFIED_RE.fullmatch(text)
+        if not match:
+            raise ValueError(f"{text!r} is not schema.table (a name that contains a dot or a "
+                             "double quote is written in double quotes: '\"my.schema\".orders')")
+        parts = [p[1:-1].replace('""', '"') if p[0] == '"' else p for p in match.groups()]
+        for written, part in zip(match.groups(), parts, strict=True):
+            if written[0] != '"' and part != part.strip():
+                raise ValueError(f"{text!r} has spaces around a name (quote it if they belong)")
+            if problem := _bad_identifier(part):
+                raise ValueError(f"{text!r}: {problem}")
+        return cls(parts[0], parts[1])
+
+    def __str__(self) -> str:
+        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
+
+
+def quote_identifier(part: str) -> str:
+    """Double-quotes a name part unless it is a plain lower-case identifier."""
+    return part if _NAME_RE.fullmatch(part) else '"' + part.replace('"', '""') + '"'
+
+
+# --- masking -----------------------------------------------------------------------------
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Params(_Section):
+    model_config = ConfigDict(strict=True)  # `keep_last: true` is not 1
+
+
+class _Partial(_Params):
+    keep_first: int = Field(0, ge=0)
+    keep_last: int = Field(0, ge=0)
+    fill: str = Field("*", min_length=1, max_length=1)
+
+
+class _DateTrunc(_Params):
+    unit: Literal["year", "month", "day"]
+
+
+class _Noise(_Params):
+    ratio: float = Field(gt=0, le=1)
+
+
+class _Sql(_Params):
+    expression: Annotated[str, After(lambda v: v.strip() or _fail(((), "is empty")))]
+
+
+_PARAMS: dict[str, type[_Params]] = {
+    "partial": _Partial, "date_trunc": _DateTrunc, "noise": _Noise, "sql": _Sql}
+_SHORTHAND = {"date_trunc": "unit", "noise": "ratio", "sql": "expression"}
+_EXAMPLE = {"date_trunc": "{date_trunc: year}", "noise": "{noise: {ratio: 0.1}}",
+            "sql": '{sql: "upper(value)"}'}
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """A masking strategy with its parameters: defaults filled in, sorted, hashable."""
+
+    strategy: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def param(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+
+def _mask_spec(value: Any) -> MaskSpec:
+    """Reads `hash`, `~` or 'null', `{partial: {keep_last: 4}}`, `{date_trunc: year}`, ..."""
+    if isinstance(value, MaskSpec):
+        return value
+    at: Loc = ()
+    params: Any = {}
+    if value is None or isinstance(value, str):
+        strategy = "null" if value is None else value.strip()
+    elif isinstance(value, dict) and len(value) == 1:
+        [(strategy, params)] = value.items()
+        at = (str(strategy),)
+    else:
+        _fail(((), "expected a strategy name or a one-key mapping such as "
+                   "{partial: {keep_last: 4}}"))
+    if strategy not in STRATEGIES:
+        _fail(((), f"unknown masking strategy {_q(strategy)} "
+                   f"(expected one of: {', '.join(STRATEGIES)})"))
+    model = _PARAMS.get(strategy)
+    if model is None:
+        return MaskSpec(strategy) if not params else _fail((at, f"{strategy} takes no parameters"))
+    shorthand = strategy in _SHORTHAND and not isinstance(params, dict | None)
+    params = {_SHORTHAND[strategy]: params} if shorthand else params or {}
+    if not isinstance(params, dict):
+        _fail((at, f"expected a mapping of parameters ({', '.join(model.model_fields)})"))
+    if any(f.is_required() and k not in params for k, f in model.model_fields.items()):
+        _fail((at, f"{strategy} needs a {_SHORTHAND[strategy]}; write {_EXAMPLE[strategy]}"))
+    try:
+        validated = model.model_validate(params)
+    except ValidationError as exc:
+        _fail(*[(at if shorthand else at + loc, m) for loc, m in _problems_of(exc)])
+    return MaskSpec(strategy, tuple(sorted(validated.model_dump().items())))
+
+
+# --- validated sections ------------------------------------------------------------------
+
+def _names(value: Any, what: str = "column") -> tuple[str, ...]:
+    """A list of distinct names of 1 to 63 bytes."""
+    if not isinstance(value, list | tuple):
+        _fail(((), f"expected a list of {what} names, got {_kind(value)}"))
+    problems: list[Problem] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            problems.append(((i,), f"expected a {what} name, got {_kind(item)}"))
+        elif problem := _bad_identifier(item):
+            problems.append(((i,), problem))
+        elif item in value[:i]:
+            problems.append(((i,), f"{what} {_q(item)} is listed twice"))
+    return tuple(value) if not problems else _fail(*problems)
+
+
+def _columns(value: Any) -> Any:
+    if value == []:
+        _fail(((), "must list at least one column, or be 'all'"))
+    return value if value == "all" else _names(value)
+
+
+def _where(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        _fail(((), "is empty (leave out where to replicate every row)"))
+    return value.strip() if isinstance(value, str) else value
+
+
+def _operations(value: Any) -> frozenset[str]:
+    if value == []:
+        _fail(((), f"must list at least one of: {', '.join(OPERATIONS)}"))
+    unknown = [((i,), f"unknown operation {_q(op)} (expected one of: {', '.join(OPERATIONS)})")
+               for i, op in enumerate(_names(value, "operation")) if op not in OPERATIONS]
+    return frozenset(value) if not unknown else _fail(*unknown)
+
+
+def _table_key(value: Any) -> QualifiedName:
+    if not isinstance(value, str):
+        _fail(((), f"a table name must be a string, got {_kind(value)}"))
+    try:
+        return QualifiedName.parse(value)
+    except ValueError as exc:
+        _fail(((), f"invalid table name: {exc}"))
+
+
+def _distinct_tables(value: Any) -> Any:
+    """`public.users` and `'"public".users'` are one table: refuse to merge them silently."""
+    seen: dict[QualifiedName, str] = {}
+    for key in value if isinstance(value, dict) else ():
+        try:
+            name = QualifiedName.parse(key)
+        except (ValueError, TypeError):
+            continue  # reported by _table_key
+        if name in seen:
+            _fail(((key,), f"names the same table as {_q(seen[name])}"))
+        seen[name] = key
+    return value
+
+
+def _role_name(value: str) -> str:
+    if problem := _bad_identifier(value):
+        _fail(((), problem))
+    if value.startswith("pg_") or value in ("public", "none", "current_user", "session_user"):
+        _fail(((), "reserved role name (PostgreSQL keeps pg_* and 'public' for itself)"))
+    return value
+
+
+def _valid_prefix(name: str) -> bool:
+    return bool(_NAME_RE.fullmatch(name)) and len(name) <= _MAX_PREFIX
+
+
+def _prefix(value: str) -> str:
+    if not _valid_prefix(value):
+        _fail(((), f"must match [a-z_][a-z0-9_]* and have at most {_MAX_PREFIX} "
+                   "characters (it prefixes publication, subscription and slot names)"))
+    return value
+
+
+def _target_name(value: str, info: Any) -> str:
+    if not _NAME_RE.fullmatch(value):
+        _fail(((), "a target name must match [a-z_][a-z0-9_]* (it is part of object names)"))
+    prefix = (info.context or {}).get("name")
+    if prefix and len(prefix) + 1 + len(value) + NAME_SUFFIX_BYTES > MAX_IDENTIFIER_BYTES:
+        room = MAX_IDENTIFIER_BYTES - len(prefix) - 1 - NAME_SUFFIX_BYTES
+        _fail(((), f"too long: with name {_q(prefix)} a target name has at most {room} "
+                   "characters (publication, subscription and slot names have 63 bytes)"))
+    return value
+
+
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or value not in (1, "1"):
+        _fail(((), "unsupported version; this repl reads version: 1"))
+    return 1
+
+
+def _at_least_one(what: str) -> After:
+    return After(lambda value: value or _fail(((), f"needs at least one {what}")))
+
+
+Names = Annotated[tuple[str, ...], Before(_names)]
+NonEmpty = Annotated[str, After(lambda v: v if v.strip() else _fail(((), "is empty")))]
+OptionalText = Annotated[str | None, After(lambda v: v or None)]  # "" (${X:-}) is absent
+
+
+class TableConfig(_Section):
+    """What one target receives of one source table."""
+
+    columns: Annotated[tuple[str, ...] | Literal["all"], Before(_columns)]
+    exclude: Names = ()
+    where: Annotated[str | None, Before(_where)] = None
+    operations: Annotated[frozenset[str], Before(_operations)] = frozenset(OPERATIONS)
+    mask: dict[str, Annotated[MaskSpec, PlainValidator(_mask_spec)]] = Field(
+        default_factory=dict)
+
+    def model_post_init(self, _context: Any) -> None:
+        problems: list[Problem] = []
+        listed = None if self.columns == "all" else set(self.columns)
+        if listed is None and self.exclude:
+            problems.append((("exclude",), "exclude cannot be combined with columns: all; "
+                                           "list the columns instead"))
+        problems += [(("exclude", i), f"{_q(column)} is also listed in columns")
+                     for i, column in enumerate(self.exclude) if column in (listed or ())]
+        for column in self.mask:
+            if column in self.exclude:
+                problems.append((("mask", column), "column is excluded; only a replicated "
+                                                   "column can be masked"))
+            elif listed is not None and column not in listed:
+                problems.append((("mask", column), "column is not listed in columns"))
+        if problems:
+            _fail(*problems)
+
+
+class RoleConfig(_Section):
+    """A NOLOGIN role that may read the target's replicated tables."""
+
+    privilege: Literal["read"]
+    members: Annotated[tuple[str, ...], Before(lambda v: _names(v, "member"))] = ()
+
+
+def _role(value: Any) -> Any:  # short form `analyst: read`
+    if isinstance(value, str) and value != "read":
+        _fail(((), f"unknown privilege {_q(value)} (expected 'read')"))
+    return {"privilege": value} if isinstance(value, str) else value
+
+
+class TargetConfig(_Section):
+    dsn: NonEmpty
+    tables: Annotated[dict[Annotated[QualifiedName, PlainValidator(_table_key)], TableConfig],
+                      Before(_distinct_tables), _at_least_one("table")]
+    roles: dict[Annotated[str, After(_role_name)], Annotated[RoleConfig, Before(_role)]] = (
+        Field(default_factory=dict))
+
+
+class SourceConfig(_Section):
+    dsn: NonEmpty
+    subscriber_dsn: OptionalText = None
+
+
+class MaskingConfig(_Section):
+    secret: OptionalText = None
+
+
+class Config(_Section):
+    """The whole desired state, as read from `repl.yaml`."""
+
+    version: Annotated[int, Before(_version)]
+    name: Annotated[str, After(_prefix)] = "repl"
+    source: SourceConfig
+    masking: MaskingConfig = MaskingConfig()
+    targets: Annotated[dict[Annotated[str, After(_target_name)], TargetConfig],
+                       _at_least_one("target")]
+
+    def secrets(self) -> list[str]:
+        """Every password in a DSN, and the masking secret: what output must never show."""
+        dsns = [self.source.dsn, self.source.subscriber_dsn,
+                *(target.dsn for target in self.targets.values())]
+        found = [p for dsn in dsns if dsn for p in dsn_passwords(dsn)]
+        if self.masking.secret:
+            found.append(self.masking.secret)
+        return list(dict.fromkeys(found))
+
+
+_KEYS = sorted({k for m in (Config, SourceConfig, MaskingConfig, TargetConfig, TableConfig,
+                            RoleConfig, *_PARAMS.values()) for k in m.model_fields})
+_KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def dsn_passwords(dsn: str) -> list[str]:
+    """Passwords in a libpq URI (user:PASS@, ?password=) or key=value string, both as
+    written and decoded (percent-encoding, quotes and backslashes)."""
+    found: list[str] = []
+    uri = re.match(r"\s*postgres(?:ql)?://([^/]*)", dsn, re.IGNORECASE)
+    if uri:
+        userinfo = uri.group(1).rpartition("@")[0]
+        found += [userinfo.partition(":")[2]] if ":" in userinfo else []
+        query = dsn.partition("?")[2].partition("#")[0]
+        found += [v for k, _, v in (item.partition("=") for item in query.split("&"))
+                  if unquote(k) == "password"]
+        found += [unquote(p) for p in found]
+    else:
+        for value in _KV_PASSWORD.findall(dsn):
+            if value.startswith("'"):
+                value = value[1:-1]
+                found.append(re.sub(r"\\(.)", r"\1", value))
+            found.append(value)
+    return list(dict.fromkeys(p for p in found if p))
+
+
+# --- reading -----------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that rejects a key written twice in one mapping (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+        for i, key in enumerate(keys):
+            if isinstance(key, str | int | float) and key in keys[:i] and key != "<<":
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", node.value[i][0].start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+
+
+def _interpolate(node: Any, env: Mapping[str, str], path: Loc,
+                 problems: list[Problem], used: set[str]) -> Any:
+    """Replaces ${VAR} and ${VAR:-default} in string values (never keys) of the parsed tree,
+    so that a value cannot inject YAML structure."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, path + (k,), problems, used) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, path + (i,), problems, used) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def replace(match: re.Match[str]) -> str:
+        variable, default = match.group(1), match.group(2)
+        if match.group(0) == "$${":
+            return "${"
+        value = env.get(variable) if variable else None
+        if default is not None and not value:
+            return default
+        if value is None:
+            problems.append((path, f"environment variable {variable} is not set" if variable
+                             else "invalid reference: write ${NAME} or ${NAME:-default}"))
+            return ""
+        used.add(value)
+        return value
+
+    return _VARIABLE.sub(replace, node)
+
+
+def _dotted(path: Loc) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+_TYPES = {"dict_type": "a mapping", "model_type": "a mapping", "string_type": "a string",
+          "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
+          "float_parsing": "a number", "tuple_type": "a list", "frozen_set_type": "a list"}
+
+
+def _problems_of(error: ValidationError) -> list[Problem]:
+    """pydantic's errors as (path, message), in words that never quote the input value."""
+    problems: list[Problem] = []
+    for e in error.errors(include_url=False):
+        loc, kind = tuple(p for p in e["loc"] if p != "[key]"), e["type"]
+        if kind == "repl":
+            problems += [(loc + sub, message) for sub, message in e["ctx"]["problems"]]
+        elif kind == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), _KEYS, n=1)
+            problems.append((loc, "unknown key" + (f"; did you mean {_q(close[0])}?" * bool(close))))
+        elif kind == "missing":
+            problems.append((loc, "required"))
+        elif kind in _TYPES:
+            problems.append((loc, f"expected {_TYPES[kind]}, got {_kind(e['input'])}"))
+        else:
+            problems.append((loc, e["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def _render(problems: list[Problem], substituted: set[str]) -> list[str]:
+    lines: list[str] = []
+    for path, message in problems:
+        # A value taken from the environment may be a password: never echo one back.
+        for value in sorted(substituted, key=len, reverse=True):
+            message = message.replace(_q(value), "'***'")
+            message = message.replace(value, "***") if len(value) >= 4 else message
+        lines.append(f"{_dotted(path)}: {message}")
+    return list(dict.fromkeys(lines))
+
+
+def parse_config(text: str, env: Mapping[str, str], origin: str = "repl.yaml") -> Config:
+    """Validates a configuration document; raises ConfigError listing every problem."""
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{origin}: invalid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        got = "the file is empty" if raw is None else f"got {_kind(raw)}"
+        raise ConfigError([f"{origin}: expected a mapping of version, source, targets; {got}"])
+    problems: list[Problem] = []
+    substituted: set[str] = set()
+    data = _interpolate(raw, env, (), problems, substituted)
+    name = data.get("name", "repl")
+    context = {"name": name if isinstance(name, str) and _valid_prefix(name) else None}
+    try:
+        config = Config.model_validate(data, context=context)
+    except ValidationError as exc:
+        unset = {path for path, _ in problems}  # already reported; its value is a stand-in
+        problems += [p for p in _problems_of(exc) if p[0] not in unset]
+    if problems:
+        raise ConfigError(_render(problems, substituted))
+    return config
+
+
+def resolve_config_path(option: str | None, env: Mapping[str, str]) -> Path:
+    """--config, else $REPL_CONFIG, else ./repl.yaml."""
+    return Path(option or env.get("REPL_CONFIG") or "repl.yaml")
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Reads and validates the file at `path`; env defaults to the process environment."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: configuration file not found "
+                           "(pass --config PATH or set REPL_CONFIG)"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: the configuration file is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the configuration file: "
+                           f"{exc.strerror or exc}"]) from None
+    return parse_config(text, os.environ if env is None else env, origin=str(path))

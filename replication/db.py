@@ -1,0 +1,82 @@
+"""Connections to the source and the targets, and running repl's catalog queries on them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from .errors import ConnectError
+from .redact import redact
+from .resources import load_sql_for
+
+APPLICATION_NAME = "repl"
+CONNECT_TIMEOUT_S = 10
+# DDL on production waits at most this long for a lock: a long-running transaction on
+# a published table makes setup fail fast instead of queueing every write behind it.
+SOURCE_LOCK_TIMEOUT = "5s"
+SOURCE_STATEMENT_TIMEOUT = "60s"
+
+
+@dataclass
+class Database:
+    """An open autocommit connection, named for messages ("source", "target dev")."""
+
+    label: str
+    conn: psycopg.Connection
+    version_num: int
+
+    def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of sql/<name>.sql (the variant for this server's version) as dicts."""
+        text = load_sql_for(name, self.version_num)
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(text.encode(), params or {})  # type: ignore[arg-type]
+            return cur.fetchall()
+
+    def execute(self, statement: sql.Composable | str, params: Any = None) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(statement if not isinstance(statement, str) else sql.SQL(statement),
+                        params)
+
+    def scalar(self, statement: sql.Composable | str, params: Any = None) -> Any:
+        with self.conn.cursor() as cur:
+            cur.execute(statement if not isinstance(statement, str) else sql.SQL(statement),
+                        params)
+            row = cur.fetchone()
+            return row[0] if row else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connect(dsn: str, label: str, *, source: bool = False) -> Database:
+    try:
+        conn = psycopg.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            application_name=APPLICATION_NAME,
+        )
+    except psycopg.Error as exc:
+        raise ConnectError(f"cannot connect to {label}: {redact(str(exc)).strip()}") from None
+    if source:
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(SOURCE_LOCK_TIMEOUT)))
+        conn.execute(
+            sql.SQL("SET statement_timeout = {}").format(sql.Literal(SOURCE_STATEMENT_TIMEOUT))
+        )
+    return Database(label, conn, conn.info.server_version)
+
+
+def describe(dsn: str) -> str:
+    """host:port/dbname of a DSN, for messages (never its password)."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "<unparsable dsn>"
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    return f"{host}:{port}/{params.get('dbname') or params.get('user') or ''}"

@@ -1,0 +1,186 @@
+"""The objects repl manages, as frozen values: built from the config (desired) and from
+the catalogs (actual) with the same types, so that planning is a diff by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import OPERATIONS, QualifiedName
+
+OPERATION_LETTERS = {"insert": "i", "update": "u", "delete": "d", "truncate": "t"}
+
+
+# --- names -------------------------------------------------------------------------------
+
+def subscription_name(prefix: str, target: str) -> str:
+    """Also the name of its slot on the source."""
+    return f"{prefix}_{target}"
+
+
+def publication_name(prefix: str, target: str, operations: frozenset[str]) -> str:
+    """One publication per distinct operation set of a target: repl_dev_iudt, repl_dev_i."""
+    letters = "".join(OPERATION_LETTERS[op] for op in OPERATIONS if op in operations)
+    return f"{prefix}_{target}_{letters}"
+
+
+def operations_of(pubinsert: bool, pubupdate: bool, pubdelete: bool, pubtruncate: bool
+                  ) -> frozenset[str]:
+    flags = dict(zip(OPERATIONS, (pubinsert, pubupdate, pubdelete, pubtruncate), strict=True))
+    return frozenset(op for op, on in flags.items() if on)
+
+
+# --- source side -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SourceColumn:
+    attnum: int
+    name: str
+    type: str
+    not_null: bool
+    generated: bool
+    type_schema: str
+    type_name: str
+    type_category: str
+
+
+@dataclass(frozen=True)
+class ReplicaIdentity:
+    """What PostgreSQL logs to find a row again: 'd' primary key, 'i' index, 'f', 'n'."""
+
+    kind: str
+    columns: tuple[str, ...] | None  # None for FULL, NOTHING, or a default without a key
+    index: str | None = None
+    primary: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """True when UPDATE/DELETE can be published with a column list."""
+        return self.kind in ("d", "i") and bool(self.columns)
+
+    def describe(self) -> str:
+        if self.kind == "f":
+            return "REPLICA IDENTITY FULL"
+        if not self.usable:
+            return "no replica identity (no primary key)" if self.kind == "d" else \
+                "REPLICA IDENTITY NOTHING"
+        what = "primary key" if self.primary else f"index {self.index}"
+        return f"{what} ({', '.join(self.columns or ())})"
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    relation: QualifiedName
+    oid: int
+    relkind: str
+    owner: str
+    owned: bool
+    estimated_rows: int | None  # None: never analyzed
+    columns: tuple[SourceColumn, ...]
+    identity: ReplicaIdentity
+    # For a partitioned table: each leaf partition's identity, by partition name.
+    partition_identities: tuple[tuple[str, ReplicaIdentity], ...] = ()
+
+    @property
+    def partitioned(self) -> bool:
+        return self.relkind == "p"
+
+    def column(self, name: str) -> SourceColumn | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+# --- publications and subscriptions -------------------------------------------------------
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """One entry of a publication: a table with its column list and row filter."""
+
+    relation: QualifiedName
+    columns: tuple[str, ...]  # in the table's column order
+    row_filter: str | None  # as PostgreSQL deparses it (pg_get_expr), so both sides compare
+
+    def same_as(self, other: PublishedTable) -> bool:
+        return (set(self.columns), self.row_filter) == (set(other.columns), other.row_filter)
+
+
+@dataclass(frozen=True)
+class Publication:
+    name: str
+    operations: frozenset[str]
+    tables: tuple[PublishedTable, ...]
+    via_root: bool = True
+
+    def table(self, relation: QualifiedName) -> PublishedTable | None:
+        return next((t for t in self.tables if t.relation == relation), None)
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    plugin: str | None
+    active: bool
+    wal_status: str | None
+    safe_wal_size: int | None
+    retained_bytes: int | None
+    lag_bytes: int | None
+    replay_lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    slot_name: str | None
+    publications: frozenset[str]
+    enabled: bool
+    conninfo: str | None = None  # None when the connected role may not read it
+    oid: int | None = None
+    worker_pid: int | None = None
+    apply_error_count: int = 0
+    sync_error_count: int = 0
+    table_states: tuple[tuple[QualifiedName, str, int | None], ...] = ()  # (table, srsubstate, rows)
+
+    def state_of(self, relation: QualifiedName) -> str | None:
+        return next((s for r, s, _ in self.table_states if r == relation), None)
+
+
+# --- target side -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool = False
+
+
+@dataclass(frozen=True)
+class TargetTable:
+    relation: QualifiedName
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] | None = None  # primary key, so UPDATE/DELETE find their row
+    key_name: str | None = field(default=None, compare=False)  # actual only
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """Everything repl owns for one target, on the source and on the target."""
+
+    target: str
+    publications: tuple[Publication, ...]
+    subscription: Subscription | None
+    tables: tuple[TargetTable, ...]
+    slot: Slot | None = None
+    schema_revision: str | None = None
+    estimated_rows: dict[QualifiedName, int | None] = field(default_factory=dict, compare=False)
+
+    def publication_of(self, relation: QualifiedName) -> tuple[Publication, PublishedTable] | None:
+        for pub in self.publications:
+            entry = pub.table(relation)
+            if entry is not None:
+                return pub, entry
+        return None
+
+    def table(self, relation: QualifiedName) -> TargetTable | None:
+        return next((t for t in self.tables if t.relation == relation), None)

@@ -1,0 +1,292 @@
+"""The diff of desired and actual state: an ordered list of steps, each with its SQL.
+
+`plan_target` states the whole order on one screen. A table is (re)copied by the way
+PostgreSQL allows: drop it from its publication, wait until the subscriber has
+applied everything sent before that, refresh the subscription without copying (it
+forgets the table), empty and reshape the target table, add the table back with its
+new column list and row filter, and refresh with copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from .config import OPERATIONS, QualifiedName
+from .model import Publication, PublishedTable, TargetState, TargetTable
+from .redact import redact
+
+SOURCE = "source"
+
+
+@dataclass(frozen=True)
+class Step:
+    database: str  # "source" or a target's name
+    summary: str
+    statements: tuple[sql.Composable, ...] = ()
+    transactional: bool = True  # False: must run outside a transaction block
+    hazards: tuple[str, ...] = ()
+    action: str = "sql"  # "sql", "migrate" (alembic upgrade), "await_slot"
+    slot: str | None = None  # for await_slot: wait until it confirms the source's current LSN
+
+    def text(self) -> str:
+        """The SQL as it will run, with secrets redacted; or what the step does."""
+        if not self.statements:
+            return f"-- {self.summary}"
+        return redact(";\n".join(s.as_string(None) for s in self.statements) + ";")
+
+
+@dataclass(frozen=True)
+class Copy:
+    target: str
+    relation: QualifiedName
+    estimated_rows: int | None
+    reason: str
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def databases(self) -> list[str]:
+        return list(dict.fromkeys(s.database for s in self.steps))
+
+
+def rows_text(estimate: int | None) -> str:
+    return "row count unknown" if estimate is None else f"~{estimate} rows"
+
+
+def ident(relation: QualifiedName) -> sql.Identifier:
+    return sql.Identifier(relation.schema, relation.name)
+
+
+def _publication_table(entry: PublishedTable) -> sql.Composable:
+    parts = [ident(entry.relation),
+             sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, entry.columns)))]
+    if entry.row_filter is not None:
+        # Canonical text PostgreSQL deparsed from the parsed filter: one expression.
+        parts.append(sql.SQL(" WHERE ({})").format(sql.SQL(entry.row_filter)))
+    return sql.Composed(parts)
+
+
+def _publish_option(pub: Publication) -> sql.Composable:
+    ops = ", ".join(op for op in OPERATIONS if op in pub.operations)
+    return sql.SQL("publish = {}, publish_via_partition_root = true").format(sql.Literal(ops))
+
+
+def _column_def(column) -> sql.Composable:
+    return sql.SQL("{} {}{}").format(
+        sql.Identifier(column.name), sql.SQL(column.type),
+        sql.SQL(" NOT NULL") if column.not_null else sql.SQL(""))
+
+
+def create_table(table: TargetTable) -> sql.Composable:
+    items = [_column_def(c) for c in table.columns]
+    if table.key:
+        items.append(sql.SQL("PRIMARY KEY ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, table.key))))
+    return sql.SQL("CREATE TABLE {} ({})").format(ident(table.relation),
+                                                  sql.SQL(", ").join(items))
+
+
+def reshape_table(want: TargetTable, have: TargetTable) -> list[sql.Composable]:
+    """ALTER TABLE actions turning `have` into `want`; the table is empty when they run."""
+    actions: list[sql.Composable] = []
+    if have.key != want.key and have.key_name:
+        actions.append(sql.SQL("DROP CONSTRAINT {}").format(sql.Identifier(have.key_name)))
+    wanted = {c.name for c in want.columns}
+    for column in have.columns:
+        if column.name not in wanted:
+            actions.append(sql.SQL("DROP COLUMN {}").format(sql.Identifier(column.name)))
+    for column in want.columns:
+        old = have.column(column.name)
+        if old is None:
+            actions.append(sql.SQL("ADD COLUMN {}").format(_column_def(column)))
+            continue
+        if old.type != column.type:
+            actions.append(sql.SQL("ALTER COLUMN {} TYPE {} USING NULL").format(
+                sql.Identifier(column.name), sql.SQL(column.type)))
+        if old.not_null != column.not_null:
+            actions.append(sql.SQL("ALTER COLUMN {} {} NOT NULL").format(
+                sql.Identifier(column.name), sql.SQL("SET" if column.not_null else "DROP")))
+    if want.key and have.key != want.key:
+        actions.append(sql.SQL("ADD PRIMARY KEY ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, want.key))))
+    return actions
+
+
+def _same_shape(want: TargetTable, have: TargetTable) -> bool:
+    return ({c.name: c for c in want.columns}, want.key) == \
+        ({c.name: c for c in have.columns}, have.key)
+
+
+def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) -> Plan:
+    """Steps that converge one target (and its publications and slot on the source)."""
+    plan = Plan()
+    target, sub = want.target, want.subscription
+    assert sub is not None
+
+    def run(database: str, summary: str, *statements: sql.Composable, **kw) -> None:
+        plan.steps.append(Step(database, summary, statements, **kw))
+
+    sub_name = sql.Identifier(sub.name)
+    existing = have.subscription
+    # A subscription whose slot is gone can never stream again: recreate it, copy all.
+    broken = existing is not None and have.slot is None
+    alive = existing is not None and not broken
+
+    # Which tables need a (re)copy, and why.
+    copies: dict[QualifiedName, str] = {}
+    for table in want.tables:
+        rel = table.relation
+        wanted, found, current = want.publication_of(rel), have.publication_of(rel), \
+            have.table(rel)
+        assert wanted is not None
+        if not alive:
+            copies[rel] = "initial copy"
+        elif found is None:
+            copies[rel] = "new table"
+        elif found[0].name != wanted[0].name:
+            copies[rel] = "operations changed"
+        elif not found[1].same_as(wanted[1]):
+            copies[rel] = "column list or row filter changed"
+        elif current is None or not _same_shape(table, current):
+            copies[rel] = "target table differs from the source"
+        elif existing is not None and existing.state_of(rel) is None:
+            copies[rel] = "not copied yet"
+    for rel, reason in copies.items():
+        plan.copies.append(Copy(target, rel, want.estimated_rows.get(rel), reason))
+
+    def kept(rel: QualifiedName) -> bool:
+        """The publication entry stays as it is (no re-add needed)."""
+        wanted, found = want.publication_of(rel), have.publication_of(rel)
+        return (wanted is not None and found is not None and found[0].name == wanted[0].name
+                and found[1].same_as(wanted[1]) and not (alive and rel in copies))
+
+    # 1. Target: schemas, repl's own schema, subscription repairs, new tables.
+    for schema in sorted({t.relation.schema for t in want.tables} - target_schemas):
+        run(target, f"create schema {schema}",
+            sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    if have.schema_revision != want.schema_revision:
+        run(target, f"migrate the repl schema to revision {want.schema_revision}",
+            action="migrate")
+    if broken:
+        run(target, "drop the subscription whose slot is missing (it is recreated below)",
+            sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub_name),
+            sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub_name),
+            sql.SQL("DROP SUBSCRIPTION {}").format(sub_name))
+    elif existing is not None and not existing.enabled:
+        run(target, "enable the subscription",
+            sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sub_name))
+    for table in want.tables:
+        if have.table(table.relation) is None:
+            run(target, f"create table {table.relation}", create_table(table))
+
+    # 2. Source: take every entry that is not kept as it is out of its publication.
+    dropped = False
+    for pub in have.publications:
+        leaving = [e for e in pub.tables
+                   if not kept(e.relation) or want.publication_of(e.relation)[0].name != pub.name]
+        if leaving:
+            dropped = True
+            run(SOURCE, f"remove {len(leaving)} table(s) from publication {pub.name}",
+                sql.SQL("ALTER PUBLICATION {} DROP TABLE {}").format(
+                    sql.Identifier(pub.name),
+                    sql.SQL(", ").join(ident(e.relation) for e in leaving)))
+    if alive and dropped:
+        run(SOURCE, f"wait until {sub.name} has applied what was sent before",
+            action="await_slot", slot=sub.slot_name)
+        run(target, "forget the tables removed from the publications",
+            sql.SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = false)")
+            .format(sub_name), transactional=False)
+
+    # 3. Target: empty (and reshape) every table about to be copied.
+    for table in want.tables:
+        current = have.table(table.relation)
+        if table.relation not in copies or current is None:
+            continue
+        run(target, f"empty table {table.relation} before its copy",
+            sql.SQL("TRUNCATE ONLY {}").format(ident(table.relation)),
+            *(sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), action)
+              for action in reshape_table(table, current)),
+            hazards=(f"deletes the rows of {table.relation} on {target}",))
+
+    # 4. Source: publications with their column lists and row filters.
+    for pub in want.publications:
+        old = next((p for p in have.publications if p.name == pub.name), None)
+        if old is None:
+            run(SOURCE, f"create publication {pub.name}", sql.SQL(
+                "CREATE PUBLICATION {} FOR TABLE {} WITH ({})").format(
+                    sql.Identifier(pub.name),
+                    sql.SQL(", ").join(_publication_table(e) for e in pub.tables),
+                    _publish_option(pub)))
+            continue
+        if (old.operations, old.via_root) != (pub.operations, pub.via_root):
+            run(SOURCE, f"set the operations of publication {pub.name}",
+                sql.SQL("ALTER PUBLICATION {} SET ({})").format(
+                    sql.Identifier(pub.name), _publish_option(pub)))
+        adding = [e for e in pub.tables if not kept(e.relation)]
+        if adding:
+            run(SOURCE, f"add {len(adding)} table(s) to publication {pub.name}",
+                sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(
+                    sql.Identifier(pub.name),
+                    sql.SQL(", ").join(_publication_table(e) for e in adding)))
+
+    # 5. Source: the slot, created before the subscription (same-cluster safe).
+    if have.slot is None:
+        run(SOURCE, f"create replication slot {sub.slot_name}", sql.SQL(
+            "SELECT pg_catalog.pg_create_logical_replication_slot({}, 'pgoutput')").format(
+                sql.Literal(sub.slot_name)), transactional=False)
+
+    # 6. Target: the subscription, and the copies.
+    copy_hazards = tuple(
+        f"copies {c.relation} ({rows_text(c.estimated_rows)}): {c.reason}" for c in plan.copies)
+    if not alive:
+        run(target, f"create subscription {sub.name}", sql.SQL(
+            "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ("
+            "create_slot = false, slot_name = {}, copy_data = true, enabled = true)").format(
+                sub_name, sql.Literal(sub.conninfo),
+                sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
+                sql.Literal(sub.slot_name)), hazards=copy_hazards)
+    else:
+        assert existing is not None
+        if existing.conninfo is not None and existing.conninfo != sub.conninfo:
+            run(target, "change the subscription's connection to the source",
+                sql.SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(
+                    sub_name, sql.Literal(sub.conninfo)))
+        if existing.publications != sub.publications:
+            if sub.publications - existing.publications:
+                # PostgreSQL < 18 fails decoding WAL older than a publication the
+                # subscription names: subscribe to it only once the slot is past it.
+                run(SOURCE, f"wait until {sub.name} has passed the new publications",
+                    action="await_slot", slot=sub.slot_name)
+            run(target, "set the subscription's publications", sql.SQL(
+                "ALTER SUBSCRIPTION {} SET PUBLICATION {} WITH (refresh = false)").format(
+                    sub_name,
+                    sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications))))
+        if copies or existing.publications != sub.publications:
+            run(target, "refresh the subscription: copy new and changed tables",
+                sql.SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = true)")
+                .format(sub_name), transactional=False, hazards=copy_hazards)
+
+    # 7. Source: publications no longer used.
+    for pub in have.publications:
+        if all(p.name != pub.name for p in want.publications):
+            run(SOURCE, f"drop publication {pub.name}",
+                sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub.name)))
+    return plan
+
+
+def merge(plans: list[Plan], notes: list[str]) -> Plan:
+    merged = Plan(notes=list(notes))
+    for p in plans:
+        merged.steps += p.steps
+        merged.copies += p.copies
+    return merged

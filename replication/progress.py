@@ -1,0 +1,81 @@
+"""`setup --wait`: block until every table's initial copy is done, with a bar per table.
+
+Rows copied come from `pg_stat_progress_copy` on the target while a table-sync
+worker runs its COPY; the total is the source's row estimate (`reltuples`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .catalog import subscriptions
+from .config import QualifiedName
+from .errors import ReplError
+from .model import subscription_name
+from .session import Session
+
+POLL_S = 0.5
+
+
+@dataclass
+class TableSync:
+    target: str
+    relation: QualifiedName
+    state: str | None
+    rows_copied: int | None
+    estimated_rows: int | None
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "r"
+
+
+def poll(session: Session, estimates: dict[QualifiedName, int | None]) -> list[TableSync]:
+    out = []
+    for name in session.target_names:
+        sub_name = subscription_name(session.config.name, name)
+        sub = subscriptions(session.db(name), session.config.name, with_conninfo=False
+                            ).get(sub_name)
+        states = {rel: (state, rows) for rel, state, rows in (sub.table_states if sub else ())}
+        for relation in session.config.targets[name].tables:
+            state, rows = states.get(relation, (None, None))
+            out.append(TableSync(name, relation, state, rows, estimates.get(relation, 0)))
+    return out
+
+
+def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], console: Console,
+                  timeout: float | None = None) -> None:
+    """Return when every table of the session's targets is ready; raise on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+    announced: set[tuple[str, QualifiedName]] = set()
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bars:
+        tasks = {}
+        while True:
+            tables = poll(session, estimates)
+            for t in tables:
+                key = (t.target, t.relation)
+                total = max(t.estimated_rows or 0, t.rows_copied or 0, 1)
+                done = total if t.state in ("f", "s", "r") else (t.rows_copied or 0)
+                label = {None: "waiting", "i": "starting", "d": "copying", "f": "copied",
+                         "s": "catching up", "r": "ready"}[t.state]
+                if key not in tasks:
+                    tasks[key] = bars.add_task(f"{t.target}: {t.relation}", total=total,
+                                               state=label)
+                bars.update(tasks[key], total=total, completed=done, state=label)
+                if t.ready and key not in announced and not console.is_terminal:
+                    console.print(f"{t.target}: {t.relation} ready")
+                if t.ready:
+                    announced.add(key)
+            if all(t.ready for t in tables):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                waiting = ", ".join(f"{t.target}: {t.relation}" for t in tables if not t.ready)
+                raise ReplError(f"tables not ready after {timeout:.0f} s: {waiting}; "
+                                "`repl status` shows their state and error counts")
+            time.sleep(POLL_S)

@@ -1,0 +1,31 @@
+"""Keeps passwords and the masking secret out of every line repl prints (guarantee 7)."""
+
+from __future__ import annotations
+
+import re
+
+MASK = "********"
+
+# password=... in key=value conninfo (quoted or bare), and user:password@ in URIs.
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
+
+
+class Redactor:
+    """Replaces known secrets and anything shaped like a password in a connection string."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, *secrets: str | None) -> None:
+        self._secrets.update(s for s in secrets if s)
+
+    def __call__(self, text: str) -> str:
+        # Longest first, so a secret that contains another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        text = _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
+        return _URI_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+
+
+redact = Redactor()

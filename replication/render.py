@@ -1,0 +1,134 @@
+"""Human output: rich tables with colours on a terminal, aligned plain text otherwise.
+
+Every function takes the same data the `--json` output is made of.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .plan import Plan
+from .redact import redact
+from .status import StatusReport
+from .validate import Problem
+
+
+def console(stderr: bool = False) -> Console:
+    """Colours and the terminal's width on a TTY; plain, unwrapped text otherwise."""
+    plain = Console(stderr=stderr)
+    if plain.is_terminal:
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=240,
+                   no_color=True)
+
+
+def table(con: Console, *columns: str, title: str | None = None) -> Table:
+    styled = con.is_terminal
+    t = Table(*columns, title=title, box=box.SIMPLE_HEAD if styled else None,
+              show_edge=False, pad_edge=False, title_justify="left",
+              header_style="bold" if styled else "")
+    return t
+
+
+def emit_json(con: Console, data: Any) -> None:
+    con.print_json(redact(json.dumps(data, default=str)), highlight=False)
+
+
+def problems(con: Console, found: list[Problem]) -> None:
+    for p in found:
+        style = "red" if p.severity == "error" else "yellow"
+        con.print(f"[{style}]{p.severity}[/]: {p.where}: {p.message}", markup=True)
+
+
+def plan(con: Console, p: Plan) -> None:
+    if p.empty:
+        con.print("Nothing to do: the databases match the config.")
+        return
+    for note in p.notes:
+        con.print(f"note: {note}")
+    current = None
+    for number, step in enumerate(p.steps, 1):
+        if step.database != current:
+            current = step.database
+            con.print()
+            con.print(f"[bold]-- on {'the source' if current == 'source' else 'target ' + current}"
+                      "[/]", markup=True)
+        flag = "" if step.transactional else "  (outside a transaction)"
+        con.print(f"-- {number}. {step.summary}{flag}")
+        if step.statements:
+            con.print(step.text(), markup=False)
+        for hazard in step.hazards:
+            con.print(f"   [yellow]! {hazard}[/]", markup=True)
+    if p.copies:
+        con.print()
+        t = table(con, "target", "table", "est. rows", "why", title="Tables to copy")
+        for c in p.copies:
+            t.add_row(c.target, str(c.relation), "?" if c.estimated_rows is None else str(c.estimated_rows), c.reason)
+        con.print(t)
+
+
+def plan_to_dict(p: Plan) -> dict[str, Any]:
+    return {
+        "notes": p.notes,
+        "steps": [
+            {"database": s.database, "summary": s.summary, "sql": s.text() if s.statements
+             else None, "transactional": s.transactional, "hazards": list(s.hazards),
+             "action": s.action}
+            for s in p.steps
+        ],
+        "copies": [{"target": c.target, "table": str(c.relation),
+                    "estimated_rows": c.estimated_rows, "reason": c.reason} for c in p.copies],
+    }
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def status(con: Console, report: StatusReport) -> None:
+    ok = "[green]healthy[/]" if report.healthy else "[red]UNHEALTHY[/]"
+    con.print(f"source {report.source} (PostgreSQL {report.source_version}): {ok}", markup=True)
+    for line in report.problems:
+        con.print(f"  [red]{line}[/]", markup=True)
+    for line in report.warnings:
+        con.print(f"  [yellow]{line}[/]", markup=True)
+    summary = table(con, "target", "subscription", "worker", "slot", "lag", "lag s",
+                    "retained WAL", "errors", "health")
+    for t in report.targets:
+        summary.add_row(
+            t.target,
+            ("enabled" if t.enabled else "DISABLED") if t.subscription_exists else "MISSING",
+            "running" if t.worker_running else "stopped",
+            (t.wal_status or "?") if t.slot_exists else "MISSING",
+            _bytes(t.lag_bytes),
+            "-" if t.lag_seconds is None else f"{t.lag_seconds:.1f}",
+            _bytes(t.retained_bytes),
+            f"apply {t.apply_errors}, sync {t.sync_errors}",
+            "[green]ok[/]" if t.healthy else "[red]UNHEALTHY[/]",
+        )
+    con.print()
+    con.print(summary)
+    for t in report.targets:
+        con.print()
+        tables = table(con, "table", "state", "rows copied", "est. rows",
+                       title=f"{t.target} ({t.database}, PostgreSQL {t.server_version})")
+        for ts in t.tables:
+            tables.add_row(ts.table, ts.state,
+                           "-" if ts.rows_copied is None else str(ts.rows_copied),
+                           "?" if ts.estimated_rows is None else str(ts.estimated_rows))
+        con.print(tables)
+        for line in t.problems:
+            con.print(f"  [red]problem:[/] {line}", markup=True)
+        for line in t.drift:
+            con.print(f"  [yellow]drift:[/] {line}", markup=True)

@@ -1,0 +1,160 @@
+"""One command's view of the world: connections to the source and the selected targets,
+the catalogs read from them, the validation problems, and the plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from . import catalog
+from .catalog import SourceCatalog, TargetCatalog
+from .config import Config, QualifiedName
+from .db import Database, connect
+from .errors import UsageError
+from .plan import Plan, merge, plan_target
+from .state import actual, desired, owns_publication
+from .validate import (
+    Problem,
+    RowFilter,
+    check_config,
+    check_source_server,
+    check_target_server,
+    probe_row_filters,
+    unclassified_columns,
+)
+
+
+@dataclass
+class Snapshot:
+    source: SourceCatalog
+    targets: dict[str, TargetCatalog]
+    filters: dict[tuple[str, QualifiedName], RowFilter] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def select_targets(config: Config, names: list[str] | None) -> list[str]:
+    if not names:
+        return list(config.targets)
+    unknown = [n for n in names if n not in config.targets]
+    if unknown:
+        raise UsageError(f"unknown target(s): {', '.join(unknown)} "
+                         f"(configured: {', '.join(config.targets)})")
+    return list(dict.fromkeys(names))
+
+
+class Session:
+    """Open connections for one command; use as a context manager."""
+
+    def __init__(self, config: Config, targets: list[str] | None = None):
+        self.config = config
+        self.target_names = select_targets(config, targets)
+        self.source: Database | None = None
+        self.targets: dict[str, Database] = {}
+
+    def __enter__(self) -> Session:
+        try:
+            self.source = connect(self.config.source.dsn, "source", source=True)
+            for name in self.target_names:
+                self.targets[name] = connect(self.config.targets[name].dsn, f"target {name}")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for db in [self.source, *self.targets.values()]:
+            if db is not None:
+                with contextlib.suppress(Exception):
+                    db.close()
+
+    def db(self, name: str) -> Database:
+        if name == "source":
+            assert self.source is not None
+            return self.source
+        return self.targets[name]
+
+    def dsn(self, name: str) -> str:
+        return self.config.source.dsn if name == "source" else self.config.targets[name].dsn
+
+    # --- reading ---------------------------------------------------------------------
+
+    def relations(self, target: str | None = None) -> list[QualifiedName]:
+        names = [target] if target else self.target_names
+        return list(dict.fromkeys(r for n in names for r in self.config.targets[n].tables))
+
+    def snapshot(self) -> Snapshot:
+        """Read every catalog and validate the config against it. Writes nothing."""
+        assert self.source is not None
+        src = catalog.read_source(self.source, self.config.name, self.relations())
+        targets = {}
+        for name, db in self.targets.items():
+            types = {
+                (c.type_schema, c.type_name)
+                for rel in self.relations(name) if rel in src.tables
+                for c in src.tables[rel].columns if c.type_schema != "pg_catalog"
+            }
+            targets[name] = catalog.read_target(db, self.config.name, self.relations(name), types)
+        snap = Snapshot(src, targets)
+        new_slots = sum(
+            1 for name in self.target_names
+            if f"{self.config.name}_{name}" not in src.slots
+        )
+        snap.problems += check_source_server(src, new_slots, need_publications=True)
+        for name, cat in targets.items():
+            snap.problems += check_target_server(name, cat)
+        if src.info.version_num >= 150000:
+            wanted = [
+                (name, rel, table, src.tables[rel])
+                for name in self.target_names
+                for rel, table in self.config.targets[name].tables.items()
+                if table.where is not None and rel in src.tables
+                and src.tables[rel].relkind in ("r", "p")
+            ]
+            snap.filters, probe_problems = probe_row_filters(self.source, wanted)
+            snap.problems += probe_problems
+        snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
+        snap.problems += self._unclassified(src)
+        return snap
+
+    def _unclassified(self, src: SourceCatalog) -> list[Problem]:
+        found = []
+        for name in self.target_names:
+            pubs = [p for n, p in src.publications.items()
+                    if owns_publication(self.config.name, name, n)]
+            for rel, table in self.config.targets[name].tables.items():
+                if rel not in src.tables:
+                    continue
+                entry = next((e for p in pubs if (e := p.table(rel)) is not None), None)
+                found += unclassified_columns(name, rel, table, src.tables[rel],
+                                              entry.columns if entry else None)
+        return found
+
+    def _selected_config(self) -> Config:
+        if len(self.target_names) == len(self.config.targets):
+            return self.config
+        return self.config.model_copy(update={
+            "targets": {n: self.config.targets[n] for n in self.target_names}})
+
+    def plans(self, snap: Snapshot) -> tuple[dict[str, Plan], list[str]]:
+        """Per target, the steps converging it; and the notes on the config.
+
+        Only call on a snapshot without errors.
+        """
+        want = desired(self.config, snap.source, snap.filters, self.target_names)
+        have = actual(self.config, snap.source, snap.targets, self.target_names)
+        return {
+            n: plan_target(want.states[n], have[n], snap.targets[n].schemas)
+            for n in self.target_names
+        }, want.notes
+
+    def plan(self, snap: Snapshot) -> Plan:
+        per_target, notes = self.plans(snap)
+        return merge(list(per_target.values()), notes)

@@ -1,0 +1,118 @@
+"""Desired and actual state of each target, as `model.TargetState` values.
+
+`desired` turns the config plus what the source's catalog says (column types, replica
+identities, canonical row filters) into the objects repl should own; `actual` reads
+the same objects out of the catalogs. The planner diffs the two.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .catalog import SourceCatalog, TargetCatalog
+from .config import OPERATIONS, Config, QualifiedName
+from .migrations import head_revision
+from .model import (
+    OPERATION_LETTERS,
+    Column,
+    Publication,
+    PublishedTable,
+    Subscription,
+    TargetState,
+    TargetTable,
+    publication_name,
+    subscription_name,
+)
+from .validate import RowFilter, published_columns, requested_columns
+
+
+@dataclass
+class Desired:
+    states: dict[str, TargetState]
+    notes: list[str] = field(default_factory=list)  # things `plan` says about the config
+
+
+def subscriber_conninfo(config: Config) -> str:
+    return config.source.subscriber_dsn or config.source.dsn
+
+
+def desired(config: Config, source: SourceCatalog,
+            filters: dict[tuple[str, QualifiedName], RowFilter],
+            targets: list[str]) -> Desired:
+    """The state to converge to. Assumes validation passed (tables and columns exist)."""
+    states, notes = {}, []
+    for target in targets:
+        tcfg = config.targets[target]
+        groups: dict[frozenset[str], list[PublishedTable]] = {}
+        tables = []
+        estimates = {}
+        for relation, table in tcfg.tables.items():
+            src = source.tables[relation]
+            columns = published_columns(table, src)
+            added = sorted(set(columns) - set(requested_columns(table, src)))
+            if added:
+                notes.append(f"target {target}, table {relation}: {', '.join(added)} added to "
+                             "the column list (the replica identity is always replicated)")
+            row_filter = filters.get((target, relation))
+            groups.setdefault(table.operations, []).append(
+                PublishedTable(relation, columns, row_filter.canonical if row_filter else None))
+            by_name = {c.name: c for c in src.columns}
+            tables.append(TargetTable(
+                relation,
+                tuple(Column(n, by_name[n].type, by_name[n].not_null) for n in columns),
+                src.identity.columns if src.identity.usable else None,
+            ))
+            estimates[relation] = src.estimated_rows
+        publications = tuple(
+            Publication(publication_name(config.name, target, ops), ops,
+                        tuple(sorted(entries, key=lambda e: e.relation)))
+            for ops, entries in sorted(groups.items(), key=lambda g: _ops_key(g[0]))
+        )
+        name = subscription_name(config.name, target)
+        states[target] = TargetState(
+            target=target,
+            publications=publications,
+            subscription=Subscription(
+                name=name, slot_name=name,
+                publications=frozenset(p.name for p in publications),
+                enabled=True, conninfo=subscriber_conninfo(config),
+            ),
+            tables=tuple(tables),
+            schema_revision=head_revision(),
+            estimated_rows=estimates,
+        )
+    return Desired(states, notes)
+
+
+def _ops_key(ops: frozenset[str]) -> tuple[int, ...]:
+    return tuple(OPERATIONS.index(op) for op in OPERATIONS if op in ops)
+
+
+def owns_publication(prefix: str, target: str, name: str) -> bool:
+    """repl_dev_iu belongs to target dev; repl_dev_eu_i does not (it is dev_eu's)."""
+    letters = "".join(OPERATION_LETTERS[op] for op in OPERATIONS)
+    suffix = name.removeprefix(f"{prefix}_{target}_")
+    if suffix == name or not re.fullmatch(f"[{letters}]+", suffix):
+        return False
+    return "".join(c for c in letters if c in suffix) == suffix
+
+
+def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
+           targets: list[str]) -> dict[str, TargetState]:
+    states = {}
+    for target in targets:
+        cat = catalogs[target]
+        name = subscription_name(config.name, target)
+        states[target] = TargetState(
+            target=target,
+            publications=tuple(
+                pub for pub_name, pub in sorted(source.publications.items())
+                if owns_publication(config.name, target, pub_name)
+            ),
+            subscription=cat.subscriptions.get(name),
+            tables=tuple(cat.tables.values()),
+            slot=source.slots.get(name),
+            schema_revision=cat.schema_revision,
+        )
+    return states

@@ -1,0 +1,312 @@
+"""Validates the config against the live catalogs (SPEC section 5, guarantees 1 and 2).
+
+Every check that `setup` depends on lives here, so `check` and `setup` cannot
+disagree. Row filters are validated by PostgreSQL itself: each is put into a
+publication inside a transaction that is always rolled back, which also gives the
+filter's canonical text and the columns it references.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .catalog import SourceCatalog, TargetCatalog
+from .config import Config, QualifiedName, TableConfig
+from .db import Database
+from .model import SourceTable
+
+MIN_SERVER_VERSION = 150000
+PROBE_PUBLICATION = "repl_probe_row_filter"
+# A Var in a stored expression tree: {VAR :varno 1 :varattno 3 ...}
+_VAR_ATTNO = re.compile(r"\{VAR :varno \d+ :varattno (-?\d+)")
+MUTATING = frozenset({"update", "delete"})
+IDENTITY_WAYS_OUT = (
+    "ways out: filter only on replica identity columns; give the table a unique index on "
+    "NOT NULL columns and run ALTER TABLE ... REPLICA IDENTITY USING INDEX ...; or publish "
+    "only inserts with `operations: [insert]`"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: str  # "error" or "warning"
+    where: str  # "source", "target dev", "target dev, table public.users, column email"
+    message: str
+    kind: str = "problem"  # "unclassified": a column no config mentions (errors with --strict)
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.where}: {self.message}"
+
+    def as_error(self) -> Problem:
+        return Problem("error", self.where, self.message, self.kind)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A row filter as PostgreSQL parsed it."""
+
+    canonical: str
+    columns: frozenset[str]  # referenced columns; all of them for a whole-row reference
+
+
+def where(target: str, relation: QualifiedName | None = None, column: str | None = None) -> str:
+    parts = [f"target {target}"]
+    if relation is not None:
+        parts.append(f"table {relation}")
+    if column is not None:
+        parts.append(f"column {column}")
+    return ", ".join(parts)
+
+
+def requested_columns(table: TableConfig, source: SourceTable) -> list[str]:
+    """The config's column list with `all` expanded (generated columns are not published)."""
+    if table.columns == "all":
+        return [c.name for c in source.columns if not c.generated]
+    return list(table.columns)
+
+
+def published_columns(table: TableConfig, source: SourceTable) -> tuple[str, ...]:
+    """Requested columns plus the replica identity, in the table's column order."""
+    wanted = set(requested_columns(table, source)) | set(source.identity.columns or ())
+    return tuple(c.name for c in source.columns if c.name in wanted)
+
+
+# --- servers -----------------------------------------------------------------------------
+
+def check_source_server(cat: SourceCatalog, new_slots: int, need_publications: bool
+                        ) -> list[Problem]:
+    info, out = cat.info, []
+    if info.version_num < MIN_SERVER_VERSION:
+        out.append(Problem("error", "source", f"PostgreSQL {info.version} is too old; "
+                                              "repl needs 15 or newer (row filters, column lists)"))
+    if info.wal_level != "logical":
+        out.append(Problem("error", "source",
+                           f"wal_level is '{info.wal_level}'; run ALTER SYSTEM SET wal_level = "
+                           "'logical' and restart the server"))
+    if not (info.superuser or info.replication):
+        out.append(Problem("error", "source",
+                           f"role {info.role} can create no replication slot; grant it "
+                           f"REPLICATION (ALTER ROLE {info.role} REPLICATION)"))
+    if need_publications and not (info.superuser or info.can_create_in_database):
+        out.append(Problem("error", "source",
+                           f"role {info.role} cannot create publications in database "
+                           f"{info.database}; GRANT CREATE ON DATABASE {info.database} "
+                           f"TO {info.role}"))
+    free_slots = info.max_replication_slots - info.slots_used
+    if new_slots > free_slots:
+        out.append(Problem("error", "source",
+                           f"{new_slots} replication slot(s) needed but only {free_slots} of "
+                           f"max_replication_slots = {info.max_replication_slots} are free"))
+    free_senders = info.max_wal_senders - info.senders_used
+    if new_slots > free_senders:
+        out.append(Problem("error", "source",
+                           f"{new_slots} WAL sender(s) needed but only {free_senders} of "
+                           f"max_wal_senders = {info.max_wal_senders} are free"))
+    elif new_slots and new_slots + 2 > min(free_slots, free_senders):
+        out.append(Problem("warning", "source",
+                           "few replication slots or WAL senders are left for the temporary "
+                           "slots of initial table copies; copies will queue"))
+    if info.max_slot_wal_keep_size.strip() in ("-1", "-1MB"):
+        out.append(Problem("warning", "source",
+                           "max_slot_wal_keep_size is unlimited: a target that stays down makes "
+                           "the source keep WAL without bound; set a limit"))
+    return out
+
+
+def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
+    info, privs, out = cat.info, cat.privileges, []
+    if info.version_num < MIN_SERVER_VERSION:
+        out.append(Problem("error", where(name),
+                           f"PostgreSQL {info.version} is too old; repl needs 15 or newer"))
+    may_subscribe = privs.superuser or (
+        info.major >= 16 and privs.member_of_pg_create_subscription
+        and privs.can_create_in_database)
+    if not may_subscribe:
+        how = ("a superuser" if info.major < 16 else
+               "a superuser, or a member of pg_create_subscription with CREATE on the database")
+        out.append(Problem("error", where(name),
+                           f"role {info.role} cannot create subscriptions; it must be {how}"))
+    return out
+
+
+# --- tables ------------------------------------------------------------------------------
+
+def check_table(target: str, relation: QualifiedName, table: TableConfig,
+                source: SourceTable | None, source_is_superuser: bool,
+                target_types: set[tuple[str, str]]) -> list[Problem]:
+    """Everything about one configured table that can be decided without the probe."""
+    if source is None:
+        return [Problem("error", where(target, relation),
+                        "table does not exist on the source")]
+    out: list[Problem] = []
+    at = where(target, relation)
+    if source.relkind not in ("r", "p"):
+        out.append(Problem("error", at, "is not a table (views, materialized views and "
+                                        "foreign tables cannot be published)"))
+        return out
+    if not (source.owned or source_is_superuser):
+        out.append(Problem("error", at, f"the source role must own the table to publish it "
+                                        f"(owner: {source.owner})"))
+    names = {c.name for c in source.columns}
+    listed = [] if table.columns == "all" else list(table.columns)
+    for key, columns in (("columns", listed), ("exclude", list(table.exclude)),
+                         ("mask", list(table.mask))):
+        for column in columns:
+            if column not in names:
+                out.append(Problem("error", where(target, relation, column),
+                                   f"column listed in {key} does not exist on the source"))
+    for column in listed:
+        col = source.column(column)
+        if col is not None and col.generated:
+            out.append(Problem("error", where(target, relation, column),
+                               "generated columns are not replicated; compute it on the "
+                               "target or leave it out"))
+    identity = set(source.identity.columns or ())
+    for column in table.exclude:
+        if column in identity:
+            out.append(Problem("error", where(target, relation, column),
+                               "is part of the replica identity, which is always "
+                               "replicated; remove it from exclude"))
+    for column in table.mask:
+        if column in identity:
+            out.append(Problem("error", where(target, relation, column),
+                               "is part of the replica identity and cannot be masked: "
+                               "updates and deletes would no longer find their row"))
+    if MUTATING & table.operations:
+        out.extend(_identity_problems(target, relation, source))
+    for column in published_columns(table, source):
+        col = source.column(column)
+        if col and col.type_schema != "pg_catalog" and \
+                (col.type_schema, col.type_name) not in target_types:
+            out.append(Problem("error", where(target, relation, column),
+                               f"its type {col.type} does not exist on the target; "
+                               "create it there first"))
+    return out
+
+
+def _identity_problems(target: str, relation: QualifiedName, source: SourceTable
+                       ) -> list[Problem]:
+    at = where(target, relation)
+    if not source.identity.usable:
+        return [Problem("error", at,
+                        f"is published for UPDATE/DELETE but has {source.identity.describe()}: "
+                        "PostgreSQL would reject every UPDATE and DELETE on production; "
+                        + IDENTITY_WAYS_OUT)]
+    out = []
+    root_identity = set(source.identity.columns or ())
+    for partition, identity in source.partition_identities:
+        if not identity.usable or set(identity.columns or ()) - root_identity:
+            out.append(Problem("error", at,
+                               f"partition {partition} has {identity.describe()}, which is not "
+                               "the partitioned table's replica identity; UPDATE/DELETE on it "
+                               "would fail once published. " + IDENTITY_WAYS_OUT))
+    return out
+
+
+def check_filter_columns(target: str, relation: QualifiedName, table: TableConfig,
+                         source: SourceTable, row_filter: RowFilter) -> list[Problem]:
+    """Guarantee 2: a filter of an UPDATE/DELETE publication uses only identity columns."""
+    if not (MUTATING & table.operations) or not source.identity.usable:
+        return []
+    outside = sorted(row_filter.columns - set(source.identity.columns or ()))
+    if not outside:
+        return []
+    return [Problem("error", where(target, relation),
+                    f"the row filter uses {', '.join(outside)}, which "
+                    f"{'is' if len(outside) == 1 else 'are'} not in the replica identity "
+                    f"({source.identity.describe()}); PostgreSQL would reject every UPDATE "
+                    "and DELETE on production; " + IDENTITY_WAYS_OUT)]
+
+
+# --- row filters, parsed by the source server --------------------------------------------
+
+def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, TableConfig,
+                                                        SourceTable]]
+                      ) -> tuple[dict[tuple[str, QualifiedName], RowFilter], list[Problem]]:
+    """Let the source parse each row filter, in a transaction that is always rolled back."""
+    results: dict[tuple[str, QualifiedName], RowFilter] = {}
+    problems: list[Problem] = []
+    if not wanted:
+        return results, problems
+    probe = sql.Identifier(PROBE_PUBLICATION)
+    with db.conn.transaction(force_rollback=True):
+        for target, relation, table, source in wanted:
+            assert table.where is not None
+            statement = sql.SQL(
+                "CREATE PUBLICATION {probe} FOR TABLE {table} ({columns}) WHERE ({filter}) "
+                "WITH (publish_via_partition_root = true)"
+            ).format(
+                probe=probe,
+                table=sql.Identifier(relation.schema, relation.name),
+                columns=sql.SQL(", ").join(
+                    sql.Identifier(c) for c in published_columns(table, source)),
+                filter=sql.SQL(table.where),  # an expression: PostgreSQL parses it right here
+            )
+            try:
+                with db.conn.transaction():
+                    db.execute(statement)
+                    rows = db.conn.execute(
+                        "SELECT pr.prrelid::int8, pg_catalog.pg_get_expr(pr.prqual, pr.prrelid),"
+                        " pr.prqual::text FROM pg_catalog.pg_publication_rel AS pr"
+                        " JOIN pg_catalog.pg_publication AS p ON p.oid = pr.prpubid"
+                        " WHERE p.pubname = %s", (PROBE_PUBLICATION,)).fetchall()
+                    raise psycopg.Rollback()  # leaves the savepoint, undoing the publication
+            except psycopg.Error as exc:
+                message = (exc.diag.message_primary or str(exc)).strip()
+                problems.append(Problem("error", where(target, relation),
+                                        f"row filter {table.where!r} is rejected by "
+                                        f"PostgreSQL: {message}"))
+                continue
+            if len(rows) != 1 or rows[0][0] != source.oid or rows[0][1] is None:
+                problems.append(Problem("error", where(target, relation),
+                                        f"row filter {table.where!r} is not a single "
+                                        "boolean expression over this table"))
+                continue
+            _, canonical, tree = rows[0]
+            attnums = {int(n) for n in _VAR_ATTNO.findall(tree)}
+            referenced = frozenset(
+                c.name for c in source.columns if 0 in attnums or c.attnum in attnums)
+            results[(target, relation)] = RowFilter(canonical, referenced)
+    return results, problems
+
+
+def check_config(config: Config, source: SourceCatalog, targets: dict[str, TargetCatalog],
+                 filters: dict[tuple[str, QualifiedName], RowFilter]) -> list[Problem]:
+    """All table-level problems of the config (server-level ones are checked separately)."""
+    problems = []
+    for target, tcfg in config.targets.items():
+        for relation, table in tcfg.tables.items():
+            src = source.tables.get(relation)
+            problems += check_table(target, relation, table, src, source.info.superuser,
+                                    targets[target].types)
+            row_filter = filters.get((target, relation))
+            if src is not None and row_filter is not None:
+                problems += check_filter_columns(target, relation, table, src, row_filter)
+    return problems
+
+
+def unclassified_columns(target: str, relation: QualifiedName, table: TableConfig,
+                         source: SourceTable, published_now: tuple[str, ...] | None
+                         ) -> list[Problem]:
+    """Production columns the table's config neither lists nor excludes (deny by default).
+
+    For `columns: all` the list is what the last setup expanded it to (the publication's
+    column list); before the first setup every column counts as listed.
+    """
+    if table.columns == "all":
+        if published_now is None:
+            return []
+        listed = set(published_now)
+    else:
+        listed = set(table.columns)
+    classified = listed | set(table.exclude) | set(source.identity.columns or ())
+    return [
+        Problem("warning", where(target, relation, c.name),
+                "unclassified: a production column this table neither lists in columns nor "
+                "excludes; it is not replicated", kind="unclassified")
+        for c in source.columns if c.name not in classified
+    ]

@@ -1,0 +1,1 @@
+SELECT nspname AS schema FROM pg_catalog.pg_namespace

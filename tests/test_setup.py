@@ -1,0 +1,115 @@
+"""check, plan, setup, status end to end on real servers (both versions, both layouts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import rows, wait_until
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.users (
+    id bigint PRIMARY KEY,
+    name text NOT NULL,
+    email text,
+    phone text,
+    birth_date date,
+    country text,
+    plan text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    bio text
+);
+CREATE TABLE public.events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id bigint NOT NULL,
+    kind text NOT NULL,
+    payload text
+);
+INSERT INTO public.users (id, name, email, country, plan)
+SELECT g, 'user ' || g, 'u' || g || '@example.com', CASE WHEN g % 3 = 0 THEN 'FR' ELSE 'DE' END,
+       CASE WHEN g % 5 = 0 THEN 'pro' ELSE 'free' END
+  FROM generate_series(1, 200) AS g;
+INSERT INTO public.events (user_id, kind, payload)
+SELECT g % 200 + 1, CASE WHEN g % 4 = 0 THEN 'debug' ELSE 'click' END, repeat('x', 20)
+  FROM generate_series(1, 500) AS g;
+"""
+
+CONFIG = """
+version: 1
+source:
+  dsn: "{source}"
+targets:
+  analytics:
+    dsn: "{target:analytics}"
+    tables:
+      public.users:
+        columns: [country, plan, created_at]
+        exclude: [name, email, phone, birth_date, bio]
+        where: "id % 2 = 0"
+      public.events:
+        columns: all
+        where: "kind <> 'debug'"
+        operations: [insert]
+"""
+
+
+def target_columns(conn, table: str) -> list[str]:
+    return [r[0] for r in rows(conn, "SELECT attname FROM pg_attribute WHERE attrelid = "
+                                     "%s::regclass AND attnum > 0 AND NOT attisdropped "
+                                     "ORDER BY attnum", (table,))]
+
+
+def test_setup_filters_streams_and_converges(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+
+    repl("check", config=cfg)
+    planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+    assert any("CREATE PUBLICATION" in (s["sql"] or "") for s in planned["steps"])
+    assert {c["table"] for c in planned["copies"]} == {"public.users", "public.events"}
+    assert any("id added to the column list" in n for n in planned["notes"])
+
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+
+    with env.target("analytics") as tgt:
+        # Only the configured columns (plus the replica identity) exist on the target.
+        assert target_columns(tgt, "public.users") == ["id", "country", "plan", "created_at"]
+        assert rows(tgt, "SELECT count(*), count(*) FILTER (WHERE id % 2 = 1) "
+                         "FROM public.users") == [(100, 0)]
+        assert rows(tgt, "SELECT count(*) FROM public.events WHERE kind = 'debug'") == [(0,)]
+        assert rows(tgt, "SELECT count(*) FROM public.events") == [(375,)]
+
+    # Production writes keep working, and stream.
+    with env.source() as src:
+        src.execute("UPDATE public.users SET plan = 'team', name = 'renamed' WHERE id <= 10")
+        src.execute("DELETE FROM public.users WHERE id IN (12, 13)")
+        src.execute("INSERT INTO public.users (id, name, country) VALUES (1000, 'new', 'IT'),"
+                    " (1001, 'odd', 'IT')")
+        src.execute("INSERT INTO public.events (user_id, kind) VALUES (1, 'buy'), (1, 'debug')")
+        src.execute("UPDATE public.events SET payload = 'changed' WHERE id = 1")
+        src.execute("DELETE FROM public.events WHERE id = 2")
+    with env.target("analytics") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT count(*) FROM public.users WHERE id = 1000")
+                   == [(1,)], what="insert to stream")
+        wait_until(lambda: rows(tgt, "SELECT count(*) FROM public.events WHERE kind = 'buy'")
+                   == [(1,)], what="event insert to stream")
+        assert rows(tgt, "SELECT id, plan FROM public.users WHERE id <= 10 ORDER BY id") == \
+            [(i, "team") for i in (2, 4, 6, 8, 10)]
+        assert rows(tgt, "SELECT count(*) FROM public.users WHERE id IN (12, 13, 1001)") == \
+            [(0,)]
+        # Insert-only: the update and the delete on production are not published.
+        assert rows(tgt, "SELECT payload FROM public.events WHERE id = 1") == \
+            [("xxxxxxxxxxxxxxxxxxxx",)]
+        assert rows(tgt, "SELECT count(*) FROM public.events WHERE id = 2") == [(1,)]
+
+    # Idempotent: nothing left to do, a second setup copies nothing.
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    assert "Nothing to do" in repl("setup", config=cfg).stdout
+    status = json.loads(repl("status", "--json", config=cfg).stdout)
+    assert status["healthy"] is True
+    (target,) = status["targets"]
+    assert {t["state"] for t in target["tables"]} == {"ready"}
+    assert target["slot_exists"] and target["wal_status"] in ("reserved", "extended")
