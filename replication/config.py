@@ -189,9 +189,11 @@ def _names(value: Any, what: str = "column") -> tuple[str, ...]:
 
 
 def _columns(value: Any) -> Any:
-    if value == []:
-        _fail(((), "must list at least one column, or be 'all'"))
-    return value if value == "all" else _names(value)
+    if value == "all":
+        return value
+    if not value or not isinstance(value, list | tuple):
+        _fail(((), f"expected a non-empty list of column names, or 'all'; got {_kind(value)}"))
+    return _names(value)
 
 
 def _where(value: Any) -> Any:
@@ -386,11 +388,12 @@ class _Loader(yaml.SafeLoader):
     """yaml.SafeLoader that rejects a key written twice in one mapping (YAML keeps the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+        nodes = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        keys = [self.construct_object(k, deep=True) for k in nodes]
         for i, key in enumerate(keys):
-            if isinstance(key, str | int | float) and key in keys[:i] and key != "<<":
+            if isinstance(key, str | int | float) and key in keys[:i]:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", node.value[i][0].start_mark)
+                    None, None, f"duplicate key {key!r}", nodes[i].start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -446,7 +449,8 @@ def _problems_of(error: ValidationError) -> list[Problem]:
             problems += [(loc + sub, message) for sub, message in e["ctx"]["problems"]]
         elif kind == "extra_forbidden":
             close = difflib.get_close_matches(str(loc[-1]), _KEYS, n=1)
-            problems.append((loc, "unknown key" + (f"; did you mean {_q(close[0])}?" * bool(close))))
+            hint = f"; did you mean {_q(close[0])}?" if close else ""
+            problems.append((loc, f"unknown key{hint}"))
         elif kind == "missing":
             problems.append((loc, "required"))
         elif kind in _TYPES:

@@ -6,10 +6,11 @@ from functools import cache
 
 import psycopg
 import sqlalchemy
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
+
+from alembic import command
 
 from .resources import resource_dir
 

@@ -137,7 +137,8 @@ class Subscription:
     worker_pid: int | None = None
     apply_error_count: int = 0
     sync_error_count: int = 0
-    table_states: tuple[tuple[QualifiedName, str, int | None], ...] = ()  # (table, srsubstate, rows)
+    # (table, srsubstate, rows copied so far by a running COPY)
+    table_states: tuple[tuple[QualifiedName, str, int | None], ...] = ()
 
     def state_of(self, relation: QualifiedName) -> str | None:
         return next((s for r, s, _ in self.table_states if r == relation), None)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .plan import Plan
@@ -42,7 +43,8 @@ def emit_json(con: Console, data: Any) -> None:
 def problems(con: Console, found: list[Problem]) -> None:
     for p in found:
         style = "red" if p.severity == "error" else "yellow"
-        con.print(f"[{style}]{p.severity}[/]: {p.where}: {p.message}", markup=True)
+        con.print(f"[{style}]{p.severity}[/]: {escape(p.where)}: {escape(p.message)}",
+                  markup=True)
 
 
 def plan(con: Console, p: Plan) -> None:
@@ -56,19 +58,19 @@ def plan(con: Console, p: Plan) -> None:
         if step.database != current:
             current = step.database
             con.print()
-            con.print(f"[bold]-- on {'the source' if current == 'source' else 'target ' + current}"
-                      "[/]", markup=True)
+            where = "the source" if current == "source" else f"target {current}"
+            con.print(f"[bold]-- on {escape(where)}[/]", markup=True)
         flag = "" if step.transactional else "  (outside a transaction)"
         con.print(f"-- {number}. {step.summary}{flag}")
         if step.statements:
             con.print(step.text(), markup=False)
         for hazard in step.hazards:
-            con.print(f"   [yellow]! {hazard}[/]", markup=True)
+            con.print(f"   [yellow]! {escape(hazard)}[/]", markup=True)
     if p.copies:
         con.print()
         t = table(con, "target", "table", "est. rows", "why", title="Tables to copy")
         for c in p.copies:
-            t.add_row(c.target, str(c.relation), "?" if c.estimated_rows is None else str(c.estimated_rows), c.reason)
+            t.add_row(c.target, str(c.relation), _count(c.estimated_rows), c.reason)
         con.print(t)
 
 
@@ -86,6 +88,10 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
     }
 
 
+def _count(n: int | None) -> str:
+    return "?" if n is None else str(n)
+
+
 def _bytes(n: int | None) -> str:
     if n is None:
         return "-"
@@ -100,9 +106,9 @@ def status(con: Console, report: StatusReport) -> None:
     ok = "[green]healthy[/]" if report.healthy else "[red]UNHEALTHY[/]"
     con.print(f"source {report.source} (PostgreSQL {report.source_version}): {ok}", markup=True)
     for line in report.problems:
-        con.print(f"  [red]{line}[/]", markup=True)
+        con.print(f"  [red]{escape(line)}[/]", markup=True)
     for line in report.warnings:
-        con.print(f"  [yellow]{line}[/]", markup=True)
+        con.print(f"  [yellow]{escape(line)}[/]", markup=True)
     summary = table(con, "target", "subscription", "worker", "slot", "lag", "lag s",
                     "retained WAL", "errors", "health")
     for t in report.targets:
@@ -126,9 +132,9 @@ def status(con: Console, report: StatusReport) -> None:
         for ts in t.tables:
             tables.add_row(ts.table, ts.state,
                            "-" if ts.rows_copied is None else str(ts.rows_copied),
-                           "?" if ts.estimated_rows is None else str(ts.estimated_rows))
+                           _count(ts.estimated_rows))
         con.print(tables)
         for line in t.problems:
-            con.print(f"  [red]problem:[/] {line}", markup=True)
+            con.print(f"  [red]problem:[/] {escape(line)}", markup=True)
         for line in t.drift:
-            con.print(f"  [yellow]drift:[/] {line}", markup=True)
+            con.print(f"  [yellow]drift:[/] {escape(line)}", markup=True)

@@ -256,7 +256,8 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
                         " WHERE p.pubname = %s", (PROBE_PUBLICATION,)).fetchall()
                     raise psycopg.Rollback()  # leaves the savepoint, undoing the publication
             except psycopg.Error as exc:
-                message = (exc.diag.message_primary or str(exc)).strip()
+                message = ". ".join(filter(None, (exc.diag.message_primary or str(exc).strip(),
+                                                 exc.diag.message_detail)))
                 problems.append(Problem("error", where(target, relation),
                                         f"row filter {table.where!r} is rejected by "
                                         f"PostgreSQL: {message}"))

@@ -1,0 +1,206 @@
+"""Guarantee 5 and the status exit codes: setup converges from any state, including an
+interrupted setup, and adds tables and targets without touching the others."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import rows, wait_until
+from psycopg import sql
+
+from replication.apply import run_step
+from replication.config import load_config
+from replication.session import Session
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.users (id int PRIMARY KEY, name text, country text);
+CREATE TABLE public.orders (id int PRIMARY KEY, user_id int, total numeric(10,2));
+INSERT INTO public.users SELECT g, 'u' || g, 'DE' FROM generate_series(1, 50) g;
+INSERT INTO public.orders SELECT g, g % 50 + 1, g * 1.5 FROM generate_series(1, 80) g;
+"""
+
+ONE_TABLE = """
+version: 1
+source: {dsn: "{source}"}
+targets:
+  analytics:
+    dsn: "{target:analytics}"
+    tables:
+      public.users: {columns: [name, country]}
+"""
+
+MORE = """
+version: 1
+source: {dsn: "{source}"}
+targets:
+  analytics:
+    dsn: "{target:analytics}"
+    tables:
+      public.users: {columns: [name, country]}
+      public.orders: {columns: all, operations: [insert]}
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.orders: {columns: [total], where: "id > 40"}
+"""
+
+
+def wait_ready(repl, cfg) -> dict:
+    return wait_until(
+        lambda: (r := json.loads(repl("status", "--json", config=cfg, expect=None).stdout))
+        ["healthy"] and r, timeout=90, what="status healthy")
+
+
+def test_status_reports_disabled_subscription_and_setup_repairs_it(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(ONE_TABLE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    repl("status", config=cfg)
+    with env.target("analytics") as tgt:
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics DISABLE")
+    wait_until(lambda: repl("status", config=cfg, expect=None).exit_code == 1,
+               what="status to fail")
+    report = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
+    (target,) = report["targets"]
+    assert report["healthy"] is False and target["enabled"] is False
+    assert any("disabled" in p for p in target["problems"])
+    assert any("enable the subscription" in d for d in target["drift"])
+    human = repl("status", config=cfg, expect=1).stdout
+    assert "DISABLED" in human and "UNHEALTHY" in human
+
+    with env.source() as src:
+        src.execute("INSERT INTO public.users VALUES (51, 'while disabled', 'FR')")
+    setup = repl("setup", config=cfg)
+    assert "enable the subscription" in setup.stdout
+    wait_ready(repl, cfg)
+    with env.target("analytics") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 51")
+                   == [("while disabled",)], what="change made while disabled")
+
+
+def test_missing_slot_makes_status_fail_and_setup_recreates(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(ONE_TABLE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics DISABLE")
+    with env.source() as src:
+        wait_until(lambda: rows(src, "SELECT active FROM pg_replication_slots WHERE "
+                                     "slot_name = 'repl_analytics'") == [(False,)],
+                   what="slot inactive")
+        src.execute("SELECT pg_drop_replication_slot('repl_analytics')")
+    report = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
+    assert report["targets"][0]["slot_exists"] is False
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    wait_ready(repl, cfg)
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.users") == [(50,)]
+
+
+def test_interrupted_setup_converges_from_every_step(env, repl):
+    """Stop setup after each step in turn (as a kill between steps would), then rerun."""
+    env.run_source(SCHEMA)
+    cfg = env.write_config(MORE)
+    config = load_config(cfg, {})
+    with Session(config) as session:
+        steps = session.plan(session.snapshot()).steps
+    assert len(steps) >= 8
+    for stop_after in range(1, len(steps)):
+        with Session(config) as session:
+            for step in session.plan(session.snapshot()).steps[:stop_after]:
+                run_step(session, step)
+        repl("setup", "--wait", "--timeout", "120", config=cfg)
+        assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+        with env.target("analytics") as tgt:
+            assert rows(tgt, "SELECT count(*) FROM public.users") == [(50,)]
+            assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]
+        with env.target("dev") as tgt:
+            assert rows(tgt, "SELECT count(*) FROM public.orders") == [(40,)]
+        reset(env)
+
+
+def reset(env) -> None:
+    """Remove what setup made, keeping the databases (what a teardown would do)."""
+    for target in ("analytics", "dev"):
+        with env.target(target) as tgt:
+            for (sub,) in rows(tgt, "SELECT subname FROM pg_subscription s JOIN pg_database d "
+                                    "ON d.oid = s.subdbid AND d.datname = current_database()"):
+                for statement in ("ALTER SUBSCRIPTION {} DISABLE",
+                                  "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
+                                  "DROP SUBSCRIPTION {}"):
+                    tgt.execute(sql.SQL(statement).format(sql.Identifier(sub)))
+            tgt.execute("DROP SCHEMA IF EXISTS repl CASCADE; "
+                        "DROP TABLE IF EXISTS public.users, public.orders")
+    with env.source() as src:
+        for (slot,) in rows(src, "SELECT slot_name FROM pg_replication_slots "
+                                 "WHERE database = current_database()"):
+            wait_until(lambda s=slot: rows(src, "SELECT NOT active FROM pg_replication_slots "
+                                                "WHERE slot_name = %s", (s,)) == [(True,)],
+                       what="slot inactive")
+            src.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        for (pub,) in rows(src, "SELECT pubname FROM pg_publication"):
+            src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)))
+
+
+def test_adding_tables_and_targets_leaves_the_others_alone(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(ONE_TABLE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        # A row only the target has: a re-copy of users would remove it.
+        tgt.execute("INSERT INTO public.users VALUES (-1, 'target only', 'XX')")
+
+    cfg = env.write_config(MORE)
+    planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+    assert {(c["target"], c["table"]) for c in planned["copies"]} == \
+        {("analytics", "public.orders"), ("dev", "public.orders")}
+    assert not any("users" in (s["sql"] or "") for s in planned["steps"])
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT name FROM public.users WHERE id = -1") == [("target only",)]
+        assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT count(*), min(id) FROM public.orders") == [(40, 41)]
+    with env.source() as src:
+        src.execute("INSERT INTO public.users VALUES (60, 'later', 'IT')")
+        src.execute("INSERT INTO public.orders VALUES (100, 60, 9.99)")
+    for target in ("analytics", "dev"):
+        with env.target(target) as tgt:
+            wait_until(lambda t=tgt: rows(t, "SELECT total FROM public.orders WHERE id = 100")
+                       != [], what=f"order on {target}")
+    wait_ready(repl, cfg)
+
+
+def test_changing_a_tables_columns_recopies_only_that_table(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(MORE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        tgt.execute("INSERT INTO public.orders VALUES (-1, 0, 0)")  # marks: not re-copied
+    with env.target("dev") as tgt:
+        tgt.execute("INSERT INTO public.orders VALUES (-1, 0)")
+    cfg = env.write_config(MORE.replace("public.users: {columns: [name, country]}",
+                                        "public.users: {columns: [name], where: \"id < 10\"}"))
+    planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+    assert [(c["target"], c["table"]) for c in planned["copies"]] == \
+        [("analytics", "public.users")]
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.users") == [(9,)]
+        assert [r[0] for r in rows(tgt, "SELECT attname FROM pg_attribute WHERE attrelid = "
+                                        "'public.users'::regclass AND attnum > 0 AND NOT "
+                                        "attisdropped ORDER BY attnum")] == ["id", "name"]
+        assert rows(tgt, "SELECT count(*) FROM public.orders WHERE id = -1") == [(1,)]
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.orders WHERE id = -1") == [(1,)]
+    with env.source() as src:
+        src.execute("UPDATE public.users SET name = 'changed' WHERE id = 5")
+    with env.target("analytics") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 5")
+                   == [("changed",)], what="update after re-copy")

@@ -1,0 +1,163 @@
+"""Guarantees 1 and 2: unsafe or invalid configs are refused before anything changes,
+and production UPDATE/DELETE keep working on every table repl publishes."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import rows
+from psycopg import sql
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.accounts (id int PRIMARY KEY, region text NOT NULL, email text);
+CREATE TABLE public.logs (at timestamptz NOT NULL DEFAULT now(), line text);
+CREATE TABLE public.wide (id int PRIMARY KEY, code text NOT NULL, note text);
+CREATE UNIQUE INDEX wide_code ON public.wide (code);
+ALTER TABLE public.wide REPLICA IDENTITY USING INDEX wide_code;
+CREATE TABLE public.full_identity (id int PRIMARY KEY, v text);
+ALTER TABLE public.full_identity REPLICA IDENTITY FULL;
+INSERT INTO public.accounts SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END,
+       'a' || g || '@example.com' FROM generate_series(1, 20) g;
+INSERT INTO public.logs (line) SELECT 'line ' || g FROM generate_series(1, 10) g;
+INSERT INTO public.wide SELECT g, 'c' || g, 'n' FROM generate_series(1, 10) g;
+INSERT INTO public.full_identity SELECT g, 'v' FROM generate_series(1, 10) g;
+"""
+
+
+def config(tables: str) -> str:
+    return ("version: 1\nsource:\n  dsn: \"{source}\"\ntargets:\n  analytics:\n"
+            "    dsn: \"{target:analytics}\"\n    tables:\n" + tables)
+
+
+def assert_nothing_created(env) -> None:
+    with env.source() as src:
+        assert rows(src, "SELECT pubname FROM pg_publication") == []
+        assert rows(src, "SELECT slot_name FROM pg_replication_slots WHERE database = "
+                         "current_database()") == []
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT subname FROM pg_subscription") == []
+        assert rows(tgt, "SELECT nspname FROM pg_namespace WHERE nspname = 'repl'") == []
+        assert rows(tgt, "SELECT relname FROM pg_class WHERE relnamespace = "
+                         "'public'::regnamespace AND relkind = 'r'") == []
+
+
+def assert_production_writes_work(env) -> None:
+    with env.source() as src:
+        for table, column in (("accounts", "id"), ("logs", "line"), ("wide", "id"),
+                              ("full_identity", "id")):
+            src.execute(sql.SQL("UPDATE {} SET {} = {}").format(
+                sql.Identifier("public", table), sql.Identifier(column), sql.Identifier(column)))
+        src.execute("DELETE FROM public.accounts WHERE id = 20")
+        src.execute("DELETE FROM public.logs WHERE line = 'line 10'")
+
+
+UNSAFE = {
+    "filter on a non-identity column": (
+        "      public.accounts:\n        columns: [region]\n        where: \"region = 'eu'\"\n",
+        ["table public.accounts", "row filter uses region", "not in the replica identity",
+         "operations: [insert]", "REPLICA IDENTITY USING INDEX"]),
+    "no replica identity": (
+        "      public.logs:\n        columns: all\n",
+        ["table public.logs", "no replica identity", "operations: [insert]"]),
+    "replica identity full": (
+        "      public.full_identity:\n        columns: [v]\n        operations: [update]\n",
+        ["table public.full_identity", "REPLICA IDENTITY FULL"]),
+    "filter on the key of a unique-index identity table, but not on its index": (
+        "      public.wide:\n        columns: [code]\n        where: \"id > 3\"\n",
+        ["table public.wide", "row filter uses id", "index wide_code"]),
+}
+
+
+@pytest.mark.parametrize("case", UNSAFE, ids=list(UNSAFE))
+def test_unsafe_config_refused_and_nothing_created(env, repl, case):
+    env.run_source(SCHEMA)
+    tables, expected = UNSAFE[case]
+    cfg = env.write_config(config(tables))
+    checked = repl("check", config=cfg, expect=1)
+    for fragment in expected:
+        assert fragment in checked.stdout, checked.stdout
+    refused = repl("setup", config=cfg, expect=2)
+    assert "nothing was changed" in refused.stderr
+    for fragment in expected:
+        assert fragment in refused.stderr
+    repl("plan", config=cfg, expect=2)
+    assert_nothing_created(env)
+    assert_production_writes_work(env)
+
+
+def test_safe_variants_are_accepted_and_writes_keep_working(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [region]\n        where: \"id % 2 = 0\"\n"
+        "      public.logs:\n        columns: all\n        operations: [insert]\n"
+        "      public.wide:\n        columns: [note]\n        where: \"code <> 'c1'\"\n"
+        "      public.full_identity:\n        columns: [v]\n        where: \"v = 'v'\"\n"
+        "        operations: [insert, truncate]\n"))
+    repl("check", config=cfg)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.accounts") == [(10,)]
+        assert rows(tgt, "SELECT count(*) FROM public.logs") == [(10,)]
+        assert rows(tgt, "SELECT count(*) FROM public.wide") == [(9,)]
+        # The identity index's column is replicated (and keyed) though not listed.
+        assert rows(tgt, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON "
+                         "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                         "WHERE i.indrelid = 'public.wide'::regclass AND i.indisprimary") == \
+            [("code",)]
+    assert_production_writes_work(env)
+
+
+BAD_FILTERS = {
+    "subquery": ("(SELECT true)", "immutable built-in functions are allowed"),
+    "volatile function": ("random() > 0.5", "mutable functions are not allowed"),
+    "unknown column": ("nope = 1", "nope"),
+    "second statement": ("true); DROP TABLE public.accounts; --", None),
+    "another table smuggled in": ("true), public.logs (line", None),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILTERS, ids=list(BAD_FILTERS))
+def test_row_filters_postgresql_rejects(env_any, repl, case):
+    env = env_any
+    env.run_source(SCHEMA)
+    expression, fragment = BAD_FILTERS[case]
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [region]\n"
+        f"        where: {expression!r}\n        operations: [insert]\n".replace("'", '"')
+        if "'" not in expression else
+        "      public.accounts:\n        columns: [region]\n"
+        f"        where: \"{expression}\"\n        operations: [insert]\n"))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "table public.accounts" in out and "row filter" in out
+    if fragment:
+        assert fragment in out, out
+    repl("setup", config=cfg, expect=2)
+    assert_nothing_created(env)
+    with env.source() as src:
+        assert rows(src, "SELECT count(*) FROM public.accounts") == [(20,)]
+
+
+def test_missing_objects_named(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [region, nickname]\n"
+        "        exclude: [email]\n        mask:\n          region: redact\n"
+        "      public.missing:\n        columns: [a]\n"))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "target analytics, table public.accounts, column nickname: column listed in " \
+           "columns does not exist on the source" in out
+    assert "target analytics, table public.missing: table does not exist on the source" in out
+    repl("setup", config=cfg, expect=2)
+    assert_nothing_created(env)
+
+
+def test_masked_identity_column_refused(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [id, region]\n        mask:\n"
+        "          id: {sql: 'value + 1'}\n"))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "table public.accounts, column id" in out and "cannot be masked" in out
