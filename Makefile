@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)  ## start a local PostgreSQL with sample data and replicate it
+	$(BIN)/repl demo
+
+test: $(STAMP)  ## the whole suite, against real PostgreSQL servers
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check replication tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache
