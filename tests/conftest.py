@@ -87,10 +87,11 @@ def admin(dsn: str) -> psycopg.Connection:
 class Env:
     """Fresh databases for one test: a source and named targets."""
 
-    def __init__(self, servers: Servers, major: int, layout: str, tmp: Path):
-        self.major, self.layout, self.tmp = major, layout, tmp
-        self.source_cluster = servers.get(major, "a")
-        self.target_cluster = servers.get(major, "b") if layout == "separate" \
+    def __init__(self, servers: Servers, source_major: int, target_major: int, layout: str,
+                 tmp: Path):
+        self.major, self.layout, self.tmp = source_major, layout, tmp
+        self.source_cluster = servers.get(source_major, "a")
+        self.target_cluster = servers.get(target_major, "b") if layout == "separate" \
             else self.source_cluster
         n = next(_counter)
         self.tag = f"t{os.getpid()}_{n}"
@@ -165,24 +166,33 @@ class Env:
                              .format(sql.Identifier(name)))
 
 
-LAYOUTS = ("separate", "same")
+def layouts() -> list[tuple[int, int, str]]:
+    """Every version in both layouts, plus the oldest and newest versions mixed."""
+    majors = _majors()
+    params = [(m, m, layout) for m in majors for layout in ("separate", "same")]
+    if len(majors) > 1:
+        params += [(majors[0], majors[-1], "separate"), (majors[-1], majors[0], "separate")]
+    return params
+
+
+def _layout_id(param: tuple[int, int, str]) -> str:
+    source, target, layout = param
+    return f"pg{source}-{layout}" if source == target else f"pg{source}-to-pg{target}"
 
 
 def pytest_generate_tests(metafunc) -> None:
     if "env" in metafunc.fixturenames:
-        params = [(m, layout) for m in _majors() for layout in LAYOUTS]
-        metafunc.parametrize("env", params, indirect=True,
-                             ids=[f"pg{m}-{layout}" for m, layout in params])
+        params = layouts()
+        metafunc.parametrize("env", params, indirect=True, ids=[_layout_id(p) for p in params])
     elif "env_any" in metafunc.fixturenames:
         # Tests whose subject does not depend on the layout run once per version.
-        params = [(m, "separate") for m in _majors()]
+        params = [(m, m, "separate") for m in _majors()]
         metafunc.parametrize("env_any", params, indirect=True,
-                             ids=[f"pg{m}" for m, _ in params])
+                             ids=[f"pg{m}" for m, _, _ in params])
 
 
 def _env(request, servers: Servers, tmp_path: Path) -> Iterator[Env]:
-    major, layout = request.param
-    env = Env(servers, major, layout, tmp_path)
+    env = Env(servers, *request.param, tmp_path)
     try:
         yield env
     finally:
