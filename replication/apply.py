@@ -11,9 +11,11 @@ from psycopg import sql
 from . import __version__, migrations
 from .db import Database
 from .errors import ApplyError
+from .masking_sql import install_statements
 from .plan import Plan, Step
 from .redact import redact
 from .session import Session
+from .teardown import drop_slot
 
 AWAIT_SLOT_TIMEOUT_S = 300.0
 POLL_S = 0.2
@@ -55,9 +57,16 @@ def run_step(session: Session, step: Step) -> None:
         assert step.slot is not None
         await_slot(session.db("source"), step.slot)
         return
+    if step.action == "drop_slot":
+        assert step.slot is not None
+        drop_slot(session.db("source"), step.slot)
+        return
     db = session.db(step.database)
     if step.transactional:
         with db.conn.transaction():
+            if step.action == "install_masking":
+                for text in install_statements():  # repl's own files: trusted SQL
+                    db.conn.execute(text.encode())  # type: ignore[arg-type]
             for statement in step.statements:
                 execute(db, statement)
     else:
@@ -66,7 +75,7 @@ def run_step(session: Session, step: Step) -> None:
 
 
 def apply(session: Session, plan: Plan,
-          on_step: Callable[[int, Step], None] | None = None) -> None:
+          on_step: Callable[[int, Step], None] | None = None, record: bool = True) -> None:
     for number, step in enumerate(plan.steps, 1):
         if on_step:
             on_step(number, step)
@@ -77,7 +86,7 @@ def apply(session: Session, plan: Plan,
                 f"step {number} ({step.summary}) on {step.database} failed: "
                 f"{redact(str(exc)).strip()}\nthe databases are left as far as the plan got; "
                 "run `repl setup` again once the cause is fixed") from None
-    for name in session.target_names:
+    for name in session.target_names if record else ():
         if any(s.database == name for s in plan.steps):
             execute(session.db(name), sql.SQL(
                 "INSERT INTO repl.setup_run (target, steps, repl_version) VALUES ({}, {}, {})"

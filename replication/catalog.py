@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import QualifiedName
 from .db import Database
+from .masking import TRIGGER_NAME
 from .model import (
     Column,
     Publication,
@@ -154,13 +155,31 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
         for r in db.query("catalog/replica_identity", {"oids": oids})
         if r["root"] == r["relid"] and r["columns"]
     }
+    triggers = {t["oid"]: t for t in db.query(
+        "catalog/mask_triggers", {"oids": oids, "trigger": TRIGGER_NAME})}
     result = {}
     for r in rows:
         rel = QualifiedName(r["schema"], r["name"])
         key = keys.get(r["oid"])
-        result[rel] = TargetTable(rel, tuple(columns[r["oid"]]),
-                                  key[1] if key else None, key[0] if key else None)
+        trigger = triggers.get(r["oid"])
+        result[rel] = TargetTable(
+            rel, tuple(columns[r["oid"]]), key[1] if key else None, key[0] if key else None,
+            mask_function=trigger["body"] if trigger else None,
+            mask_trigger=trigger["enabled"] if trigger else None)
     return result
+
+
+def masking_state(db: Database) -> tuple[tuple[bytes, bytes, str] | None, str | None]:
+    """The stored masking key (ikey, okey, source) and the installed functions' version."""
+    keys = None
+    if db.scalar("SELECT pg_catalog.to_regclass('repl.secret') IS NOT NULL"):
+        rows = db.query("catalog/masking_key")
+        if rows:
+            keys = (bytes(rows[0]["ikey"]), bytes(rows[0]["okey"]), rows[0]["source"])
+    version = None
+    if db.scalar("SELECT pg_catalog.to_regprocedure('repl.masking_version()') IS NOT NULL"):
+        version = db.scalar("SELECT repl.masking_version()")
+    return keys, version
 
 
 @dataclass(frozen=True)
@@ -221,6 +240,8 @@ class TargetCatalog:
     subscriptions: dict[str, Subscription]
     schema_revision: str | None
     schemas: set[str]
+    mask_keys: tuple[bytes, bytes, str] | None
+    masking_version: str | None
     types: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -245,6 +266,7 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
                 types: Iterable[tuple[str, str]] = ()) -> TargetCatalog:
     info = server_info(db)
+    keys, version = masking_state(db)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
@@ -252,5 +274,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
         schema_revision=schema_revision(db),
         schemas={r["schema"] for r in db.query("catalog/schemas")},
+        mask_keys=keys,
+        masking_version=version,
         types=existing_types(db, types),
     )

@@ -13,13 +13,16 @@ from typing import Annotated, Any
 import typer
 
 from . import render
-from .apply import converge
+from .apply import apply, converge
 from .config import Config, load_config, resolve_config_path
+from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
+from .preview import preview as run_preview
 from .progress import wait_for_sync
 from .redact import redact
 from .session import Session
 from .status import collect
+from .teardown import teardown_plan
 
 app = typer.Typer(
     add_completion=False,
@@ -216,6 +219,71 @@ def status(
                 time.sleep(interval)
 
     _run(body)
+
+
+@app.command()
+def preview(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="The target whose view to show.")],
+    table: Annotated[str, typer.Argument(help="schema.table as configured.")],
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows to show.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The rows as TARGET would store them: filtered, shaped and masked. Writes nothing."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), [target]) as session:
+            result = run_preview(session, target, table, limit)
+        if as_json:
+            render.emit_json(out, {"target": result.target, "table": result.table,
+                                   "columns": result.columns, "notes": result.notes,
+                                   "rows": [list(r) for r in result.rows]})
+        else:
+            render.preview(out, result)
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def teardown(
+    ctx: typer.Context,
+    targets: Targets = None,
+    config: ConfigOption = None,
+    drop_tables: Annotated[bool, typer.Option("--drop-tables",
+                                              help="Also drop the replicated tables.")] = False,
+) -> None:
+    """Remove subscriptions (and their slots), publications, triggers, functions and
+    repl's schema. Target tables and their data stay unless --drop-tables."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), targets) as session:
+            p = teardown_plan(session, drop_tables)
+            if p.empty:
+                out.print("Nothing to remove.")
+                return EXIT_OK
+
+            def show(number: int, step) -> None:
+                out.print(f"[{number}/{len(p.steps)}] {step.database}: {step.summary}")
+
+            apply(session, p, show, record=False)
+            out.print(f"Done: {len(p.steps)} step(s) applied.")
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def demo(
+    detach: Annotated[bool, typer.Option("--detach", help="Leave the server running in the "
+                                                          "background and return.")] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop a demo server left running by "
+                                                      "--detach.")] = False,
+) -> None:
+    """Start a local PostgreSQL with sample data, replicate it into two staging databases
+    (one filtered, one masked) and show status. Runs until Ctrl-C."""
+    _run(lambda: run_demo(detach=detach, stop=stop, console=out))
 
 
 def main(argv: list[str] | None = None) -> Any:

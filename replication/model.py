@@ -159,6 +159,8 @@ class TargetTable:
     columns: tuple[Column, ...]
     key: tuple[str, ...] | None = None  # primary key, so UPDATE/DELETE find their row
     key_name: str | None = field(default=None, compare=False)  # actual only
+    mask_function: str | None = None  # body of its masking trigger function, if masked
+    mask_trigger: str | None = None  # the trigger's pg_trigger.tgenabled ("A": always)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -174,7 +176,11 @@ class TargetState:
     tables: tuple[TargetTable, ...]
     slot: Slot | None = None
     schema_revision: str | None = None
-    estimated_rows: dict[QualifiedName, int | None] = field(default_factory=dict, compare=False)
+    # ikey, okey and where the key came from ("config" or "generated")
+    mask_keys: tuple[bytes, bytes, str] | None = field(default=None, repr=False)
+    masking_version: str | None = None
+    estimated_rows: dict[QualifiedName, int | None] = field(
+        default_factory=dict, compare=False)
 
     def publication_of(self, relation: QualifiedName) -> tuple[Publication, PublishedTable] | None:
         for pub in self.publications:

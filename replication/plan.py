@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from .config import OPERATIONS, QualifiedName
+from .masking import create_trigger, drop_trigger
 from .model import Publication, PublishedTable, TargetState, TargetTable
 from .redact import redact
 
@@ -27,11 +28,16 @@ class Step:
     statements: tuple[sql.Composable, ...] = ()
     transactional: bool = True  # False: must run outside a transaction block
     hazards: tuple[str, ...] = ()
-    action: str = "sql"  # "sql", "migrate" (alembic upgrade), "await_slot"
-    slot: str | None = None  # for await_slot: wait until it confirms the source's current LSN
+    # "sql"; "migrate" (alembic upgrade); "await_slot"; "drop_slot"; "install_masking"
+    # (the files of sql/masking/, then the statements)
+    action: str = "sql"
+    slot: str | None = None  # await_slot: until it confirms the current LSN; drop_slot
+    sensitive: bool = False  # its SQL holds the masking key: never shown
 
     def text(self) -> str:
         """The SQL as it will run, with secrets redacted; or what the step does."""
+        if self.sensitive:
+            return "-- (statement not shown: it contains the masking key)"
         if not self.statements:
             return f"-- {self.summary}"
         return redact(";\n".join(s.as_string(None) for s in self.statements) + ";")
@@ -161,6 +167,15 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) 
             copies[rel] = "target table differs from the source"
         elif existing is not None and existing.state_of(rel) is None:
             copies[rel] = "not copied yet"
+        elif table.mask_function != current.mask_function:
+            copies[rel] = "masking changed"
+        elif table.mask_function and current.mask_trigger != "A":
+            copies[rel] = ("masking trigger missing or not ENABLE ALWAYS: raw values may have "
+                           "arrived")
+        elif table.mask_function and want.masking_version != have.masking_version:
+            copies[rel] = "masking functions changed"
+        elif table.mask_function and (want.mask_keys or ())[:2] != (have.mask_keys or ())[:2]:
+            copies[rel] = "masking secret changed"
     for rel, reason in copies.items():
         plan.copies.append(Copy(target, rel, want.estimated_rows.get(rel), reason))
 
@@ -185,6 +200,21 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) 
     elif existing is not None and not existing.enabled:
         run(target, "enable the subscription",
             sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sub_name))
+    if want.mask_keys and (want.masking_version != have.masking_version
+                           or want.mask_keys[:2] != (have.mask_keys or ())[:2]):
+        # One transaction: the library's files (sql/masking/), then the key. Re-creating
+        # the key functions makes every session (the apply worker's too) read it again.
+        ikey, okey, origin = want.mask_keys
+        how = "from the config" if origin == "config" else "generated for this target"
+        run(target, f"install the masking functions and the masking key ({how})",
+            sql.SQL("CREATE OR REPLACE FUNCTION repl.masking_version() RETURNS text "
+                    "LANGUAGE sql IMMUTABLE AS {}").format(sql.Literal(
+                        "SELECT " + sql.Literal(want.masking_version).as_string(None))),
+            sql.SQL("INSERT INTO repl.secret (ikey, okey, source) VALUES ({}, {}, {}) "
+                    "ON CONFLICT (only_row) DO UPDATE SET ikey = excluded.ikey, "
+                    "okey = excluded.okey, source = excluded.source").format(
+                        sql.Literal(ikey), sql.Literal(okey), sql.Literal(origin)),
+            action="install_masking", sensitive=True)
     for table in want.tables:
         if have.table(table.relation) is None:
             run(target, f"create table {table.relation}", create_table(table))
@@ -207,16 +237,24 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) 
             sql.SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = false)")
             .format(sub_name), transactional=False)
 
-    # 3. Target: empty (and reshape) every table about to be copied.
+    # 3. Target: empty (and reshape) every table about to be copied, and put its masking
+    #    trigger in place before a single row arrives.
     for table in want.tables:
         current = have.table(table.relation)
-        if table.relation not in copies or current is None:
+        if table.relation not in copies:
             continue
-        run(target, f"empty table {table.relation} before its copy",
-            sql.SQL("TRUNCATE ONLY {}").format(ident(table.relation)),
-            *(sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), action)
-              for action in reshape_table(table, current)),
-            hazards=(f"deletes the rows of {table.relation} on {target}",))
+        if current is not None:
+            run(target, f"empty table {table.relation} before its copy",
+                sql.SQL("TRUNCATE ONLY {}").format(ident(table.relation)),
+                *(sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), action)
+                  for action in reshape_table(table, current)),
+                hazards=(f"deletes the rows of {table.relation} on {target}",))
+        if table.mask_function:
+            run(target, f"masking trigger on {table.relation}",
+                *create_trigger(table.relation, table.mask_function))
+        elif current is not None and current.mask_function:
+            run(target, f"drop the masking trigger of {table.relation}",
+                *drop_trigger(table.relation))
 
     # 4. Source: publications with their column lists and row filters.
     for pub in want.publications:

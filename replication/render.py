@@ -12,8 +12,10 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .plan import Plan
+from .preview import Preview
 from .redact import redact
 from .status import StatusReport
 from .validate import Problem
@@ -23,8 +25,8 @@ def console(stderr: bool = False) -> Console:
     """Colours and the terminal's width on a TTY; plain, unwrapped text otherwise."""
     plain = Console(stderr=stderr)
     if plain.is_terminal:
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=240,
+        return Console(stderr=stderr, highlight=False, markup=False)
+    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True, width=240,
                    no_color=True)
 
 
@@ -88,6 +90,16 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
     }
 
 
+def preview(con: Console, result: Preview) -> None:
+    for note in result.notes:
+        con.print(f"note: {note}", markup=False)
+    t = table(con, *result.columns, title=f"{result.table} as target {result.target} stores it")
+    for row in result.rows:
+        t.add_row(*("NULL" if v is None else str(v) for v in row))
+    con.print(t)
+    con.print(f"({len(result.rows)} row(s))", markup=False)
+
+
 def _count(n: int | None) -> str:
     return "?" if n is None else str(n)
 
@@ -121,7 +133,7 @@ def status(con: Console, report: StatusReport) -> None:
             "-" if t.lag_seconds is None else f"{t.lag_seconds:.1f}",
             _bytes(t.retained_bytes),
             f"apply {t.apply_errors}, sync {t.sync_errors}",
-            "[green]ok[/]" if t.healthy else "[red]UNHEALTHY[/]",
+            Text("ok", style="green") if t.healthy else Text("UNHEALTHY", style="red"),
         )
     con.print()
     con.print(summary)

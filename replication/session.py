@@ -20,6 +20,7 @@ from .validate import (
     check_config,
     check_source_server,
     check_target_server,
+    probe_mask_expressions,
     probe_row_filters,
     unclassified_columns,
 )
@@ -121,6 +122,15 @@ class Session:
             snap.filters, probe_problems = probe_row_filters(self.source, wanted)
             snap.problems += probe_problems
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
+        for name, db in self.targets.items():
+            custom = [
+                (rel, column, spec.param("expression"), src.tables[rel].column(column).type)
+                for rel, table in self.config.targets[name].tables.items()
+                if rel in src.tables
+                for column, spec in table.mask.items()
+                if spec.strategy == "sql" and src.tables[rel].column(column) is not None
+            ]
+            snap.problems += probe_mask_expressions(db, name, custom)
         snap.problems += self._unclassified(src)
         return snap
 
@@ -148,7 +158,7 @@ class Session:
 
         Only call on a snapshot without errors.
         """
-        want = desired(self.config, snap.source, snap.filters, self.target_names)
+        want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names)
         have = actual(self.config, snap.source, snap.targets, self.target_names)
         return {
             n: plan_target(want.states[n], have[n], snap.targets[n].schemas)

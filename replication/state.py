@@ -8,14 +8,16 @@ the same objects out of the catalogs. The planner diffs the two.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 
 from .catalog import SourceCatalog, TargetCatalog
 from .config import OPERATIONS, Config, QualifiedName
+from .masking import library_version, target_column, trigger_body
+from .masking_sql import padded_keys
 from .migrations import head_revision
 from .model import (
     OPERATION_LETTERS,
-    Column,
     Publication,
     PublishedTable,
     Subscription,
@@ -37,13 +39,25 @@ def subscriber_conninfo(config: Config) -> str:
     return config.source.subscriber_dsn or config.source.dsn
 
 
-def desired(config: Config, source: SourceCatalog,
+def mask_keys(config: Config, catalog: TargetCatalog) -> tuple[bytes, bytes, str]:
+    """The configured secret's keys; else the key this target generated before; else new."""
+    if config.masking.secret:
+        ikey, okey = padded_keys(config.masking.secret.encode())
+        return ikey, okey, "config"
+    if catalog.mask_keys is not None and catalog.mask_keys[2] == "generated":
+        return catalog.mask_keys
+    ikey, okey = padded_keys(secrets.token_bytes(32))
+    return ikey, okey, "generated"
+
+
+def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
             filters: dict[tuple[str, QualifiedName], RowFilter],
             targets: list[str]) -> Desired:
     """The state to converge to. Assumes validation passed (tables and columns exist)."""
     states, notes = {}, []
     for target in targets:
         tcfg = config.targets[target]
+        masked = any(t.mask for t in tcfg.tables.values())
         groups: dict[frozenset[str], list[PublishedTable]] = {}
         tables = []
         estimates = {}
@@ -60,8 +74,10 @@ def desired(config: Config, source: SourceCatalog,
             by_name = {c.name: c for c in src.columns}
             tables.append(TargetTable(
                 relation,
-                tuple(Column(n, by_name[n].type, by_name[n].not_null) for n in columns),
+                tuple(target_column(table.mask.get(n), by_name[n]) for n in columns),
                 src.identity.columns if src.identity.usable else None,
+                mask_function=trigger_body(table.mask, by_name) if table.mask else None,
+                mask_trigger="A" if table.mask else None,
             ))
             estimates[relation] = src.estimated_rows
         publications = tuple(
@@ -80,6 +96,8 @@ def desired(config: Config, source: SourceCatalog,
             ),
             tables=tuple(tables),
             schema_revision=head_revision(),
+            mask_keys=mask_keys(config, catalogs[target]) if masked else None,
+            masking_version=library_version() if masked else None,
             estimated_rows=estimates,
         )
     return Desired(states, notes)
@@ -114,5 +132,7 @@ def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCata
             tables=tuple(cat.tables.values()),
             slot=source.slots.get(name),
             schema_revision=cat.schema_revision,
+            mask_keys=cat.mask_keys,
+            masking_version=cat.masking_version,
         )
     return states

@@ -127,6 +127,14 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
         if state != "r":
             problems.append(f"table {relation} is {SYNC_STATES.get(state or '', 'missing')}"
                             + ("" if state else " (not in the subscription)"))
+        if config.targets[name].tables[relation].mask:
+            here = cat.tables.get(relation)
+            trigger = here.mask_trigger if here else None
+            if trigger != "A":
+                what = "missing" if trigger is None else \
+                    f"not ENABLE ALWAYS (tgenabled = {trigger})"
+                problems.append(f"masking trigger of {relation} is {what}: raw values may "
+                                "arrive; `repl setup` restores it and copies the table again")
     if drift:
         problems.append(f"{len(drift)} difference(s) between the config and the databases; "
                         "`repl plan` shows them, `repl setup` fixes them")

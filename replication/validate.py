@@ -17,6 +17,7 @@ from psycopg import sql
 from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, QualifiedName, TableConfig
 from .db import Database
+from .masking import type_problem
 from .model import SourceTable
 
 MIN_SERVER_VERSION = 150000
@@ -171,11 +172,15 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
             out.append(Problem("error", where(target, relation, column),
                                "is part of the replica identity, which is always "
                                "replicated; remove it from exclude"))
-    for column in table.mask:
+    for column, spec in table.mask.items():
         if column in identity:
             out.append(Problem("error", where(target, relation, column),
                                "is part of the replica identity and cannot be masked: "
                                "updates and deletes would no longer find their row"))
+        col = source.column(column)
+        problem = type_problem(spec, col) if col is not None else None
+        if problem:
+            out.append(Problem("error", where(target, relation, column), problem))
     if MUTATING & table.operations:
         out.extend(_identity_problems(target, relation, source))
     for column in published_columns(table, source):
@@ -273,6 +278,28 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
                 c.name for c in source.columns if 0 in attnums or c.attnum in attnums)
             results[(target, relation)] = RowFilter(canonical, referenced)
     return results, problems
+
+
+def probe_mask_expressions(db: Database, target: str,
+                           wanted: list[tuple[QualifiedName, str, str, str]]) -> list[Problem]:
+    """Let the target parse each custom `sql` mask (relation, column, expression, type)."""
+    problems: list[Problem] = []
+    if not wanted:
+        return problems
+    with db.conn.transaction(force_rollback=True):
+        for relation, column, expression, type_ in wanted:
+            statement = sql.SQL("SELECT ({}) FROM (SELECT NULL::{} AS value) AS masked").format(
+                sql.SQL(expression), sql.SQL(type_))
+            try:
+                with db.conn.transaction():
+                    db.conn.execute(statement.as_string(db.conn).replace("%", "%%").encode(),
+                                    ())  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                message = exc.diag.message_primary or str(exc).strip()
+                problems.append(Problem("error", where(target, relation, column),
+                                        f"sql mask {expression!r} is rejected by the target: "
+                                        f"{message}"))
+    return problems
 
 
 def check_config(config: Config, source: SourceCatalog, targets: dict[str, TargetCatalog],

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import rows, wait_until
+from psycopg import sql
 
 pytestmark = pytest.mark.pg
 
 # Schema: Sales "EU" (a space and quotes), table: Order Lines (a space and capitals).
-SALES = '"Sales ""EU"""'
-LINES = SALES + '."Order Lines"'
-SCHEMA = f"""
-CREATE SCHEMA {SALES};
-CREATE TABLE {LINES} (
+LINES = sql.Identifier('Sales "EU"', "Order Lines")
+LINES_KEY = '"Sales ""EU"""."Order Lines"'  # as written in repl.yaml
+SCHEMA = sql.SQL("""
+CREATE SCHEMA {sales};
+CREATE TABLE {lines} (
     "Line ID" int PRIMARY KEY, "Amount €" numeric(12,2), "Secret Note" text, "kind" text);
-INSERT INTO {LINES}
+INSERT INTO {lines}
 SELECT g, g * 10, 'secret ' || g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END
   FROM generate_series(1, 30) g;
 CREATE SCHEMA "my.schema";
@@ -35,7 +35,7 @@ CREATE TABLE public.measurements_2026 PARTITION OF public.measurements
     FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 INSERT INTO public.measurements
 SELECT g, DATE '2025-06-01' + (g * 2), g / 10.0, 'dev' || (g % 4) FROM generate_series(1, 200) g;
-"""
+""").format(sales=sql.Identifier('Sales "EU"'), lines=LINES)
 
 CONFIG = f"""
 version: 1
@@ -44,7 +44,7 @@ targets:
   analytics:
     dsn: "{{target:analytics}}"
     tables:
-      '{LINES}':
+      '{LINES_KEY}':
         columns: ["Amount €", kind]
         exclude: ["Secret Note"]
         where: '"Line ID" > 10'
@@ -62,9 +62,10 @@ def test_odd_names_and_partitioned_tables(env, repl):
     repl("check", config=cfg)
     repl("setup", "--wait", "--timeout", "120", config=cfg)
     with env.target("analytics") as tgt:
-        assert rows(tgt, f'SELECT count(*), min("Line ID") FROM {LINES}') == [(20, 11)]
+        assert rows(tgt, sql.SQL('SELECT count(*), min("Line ID") FROM {}').format(LINES)) \
+            == [(20, 11)]
         assert rows(tgt, "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
-                         "AND attnum > 0 ORDER BY attnum", (LINES,)) == \
+                         "AND attnum > 0 ORDER BY attnum", (LINES_KEY,)) == \
             [("Line ID",), ("Amount €",), ("kind",)]
         assert rows(tgt, 'SELECT count(*) FROM "my.schema".orders') == [(5,)]
         # One plain table on the target for the partitioned source table.
@@ -79,12 +80,12 @@ def test_odd_names_and_partitioned_tables(env, repl):
         src.execute("INSERT INTO public.measurements VALUES (1000, '2027-03-01', 1.5, 'x')")
         src.execute("UPDATE public.measurements SET value = -1 WHERE id = 2")
         src.execute("DELETE FROM public.measurements WHERE id = 4")
-        src.execute(f'UPDATE {LINES} SET "Amount €" = 0 WHERE "Line ID" = 12')
+        src.execute(sql.SQL('UPDATE {} SET "Amount €" = 0 WHERE "Line ID" = 12').format(LINES))
     with env.target("analytics") as tgt:
         wait_until(lambda: rows(tgt, "SELECT value FROM public.measurements WHERE id = 1000")
                    == [(1.5,)], what="row in a partition attached after setup")
-        wait_until(lambda: rows(tgt, f'SELECT "Amount €" FROM {LINES} WHERE "Line ID" = 12')
-                   [0][0] == 0, what="update")
+        wait_until(lambda: rows(tgt, sql.SQL('SELECT "Amount €" FROM {} WHERE "Line ID" = 12')
+                                .format(LINES))[0][0] == 0, what="update")
         assert rows(tgt, "SELECT value FROM public.measurements WHERE id = 2") == [(-1.0,)]
         assert rows(tgt, "SELECT count(*) FROM public.measurements WHERE id = 4") == [(0,)]
     assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
@@ -93,7 +94,7 @@ def test_odd_names_and_partitioned_tables(env, repl):
 
 def test_partition_with_its_own_replica_identity_is_refused(env_any, repl):
     env = env_any
-    env.run_source(SCHEMA + "ALTER TABLE public.measurements_2026 REPLICA IDENTITY FULL;")
+    env.run_source(SCHEMA + sql.SQL("ALTER TABLE public.measurements_2026 REPLICA IDENTITY FULL;"))
     cfg = env.write_config(CONFIG)
     out = repl("check", config=cfg, expect=1).stdout
     assert "table public.measurements" in out and "measurements_2026" in out

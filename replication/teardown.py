@@ -1,0 +1,92 @@
+"""`repl teardown`: remove what repl made, subscriptions first (and so their slots).
+
+Order: on each target the subscription is disabled, detached from its slot and
+dropped (so nothing depends on the target reaching the source); then on the source
+the slot and any table-sync slots left behind by that subscription are dropped, and
+the target's publications; then repl's triggers, functions and schema on the target.
+Target tables and their data stay unless `drop_tables`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from psycopg import sql
+
+from .catalog import read_target, slots
+from .db import Database
+from .errors import ApplyError
+from .masking import drop_trigger
+from .model import subscription_name
+from .plan import SOURCE, Plan, Step, ident
+from .session import Session
+from .state import owns_publication
+
+SLOT_RELEASE_TIMEOUT_S = 30.0
+
+
+def sync_slot_prefix(subscription_oid: int) -> str:
+    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id>."""
+    return f"pg_{subscription_oid}_sync_"
+
+
+def teardown_plan(session: Session, drop_tables: bool) -> Plan:
+    plan = Plan()
+    config = session.config
+    source_slots = slots(session.db(SOURCE), config.name)
+    for name in session.target_names:
+        db = session.db(name)
+        cat = read_target(db, config.name, session.relations(name))
+        sub_name = subscription_name(config.name, name)
+        sub = cat.subscriptions.get(sub_name)
+        ident_sub = sql.Identifier(sub_name)
+        if sub is not None:
+            plan.steps.append(Step(name, f"drop subscription {sub_name}", (
+                sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident_sub),
+                sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident_sub),
+                sql.SQL("DROP SUBSCRIPTION {}").format(ident_sub),
+            ), transactional=False))
+        leftovers = [s for s in source_slots
+                     if s == sub_name or (sub is not None and sub.oid is not None
+                                          and s.startswith(sync_slot_prefix(sub.oid)))]
+        for slot in leftovers:
+            plan.steps.append(Step(SOURCE, f"drop replication slot {slot}",
+                                   action="drop_slot", slot=slot))
+        pubs = sorted({r["publication"] for r in session.db(SOURCE).query(
+            "catalog/publications", {"prefix": config.name + "_"})
+            if owns_publication(config.name, name, r["publication"])})
+        for pub in pubs:
+            plan.steps.append(Step(SOURCE, f"drop publication {pub}", (
+                sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)),)))
+        statements: list[sql.Composable] = []
+        for rel, table in cat.tables.items():
+            if drop_tables:
+                statements.append(sql.SQL("DROP TABLE {}").format(ident(rel)))
+            elif table.mask_trigger is not None:
+                statements.extend(drop_trigger(rel))
+        if cat.schema_revision is not None or "repl" in cat.schemas:
+            statements.append(sql.SQL("DROP SCHEMA repl CASCADE"))
+        if statements:
+            what = "tables, " if drop_tables else "masking triggers, "
+            plan.steps.append(Step(name, f"drop repl's {what}functions and schema",
+                                   tuple(statements),
+                                   hazards=("drops the replicated tables and their data",)
+                                   if drop_tables else ()))
+    return plan
+
+
+def drop_slot(source: Database, slot: str, timeout: float = SLOT_RELEASE_TIMEOUT_S) -> None:
+    """Drop a slot once its walsender has let go of it (it does after DROP SUBSCRIPTION)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        active = source.scalar("SELECT active FROM pg_catalog.pg_replication_slots "
+                               "WHERE slot_name = %s", (slot,))
+        if active is None:
+            return
+        if not active:
+            source.execute("SELECT pg_catalog.pg_drop_replication_slot(%s)", (slot,))
+            return
+        if time.monotonic() > deadline:
+            raise ApplyError(f"replication slot {slot} is still in use after {timeout:.0f} s; "
+                             f"drop it by hand: SELECT pg_drop_replication_slot('{slot}');")
+        time.sleep(0.2)

@@ -1,0 +1,318 @@
+"""Masking end to end through real replication (SPEC section 4, guarantees 4 and 10):
+every strategy on the initial copy and on later changes, no raw value stored,
+determinism across tables and targets, stability under updates of other columns
+(TOASTed values included), preview equal to what the target stores, and the secret
+closed to other roles."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC
+from decimal import Decimal
+
+import psycopg
+import pytest
+from conftest import rows, wait_until
+from psycopg import sql
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.people (
+    id int PRIMARY KEY,
+    full_name varchar(40) NOT NULL,
+    first_name text, last_name text,
+    email varchar(20),
+    phone text,
+    ssn text,
+    card text,
+    note text,
+    secret_answer text NOT NULL,
+    birth_date date,
+    seen_at timestamptz,
+    salary numeric(10,2),
+    score int,
+    nickname text,
+    bio text,
+    country text
+);
+INSERT INTO public.people
+SELECT g, 'Person ' || g, 'First' || g, 'Last' || g, 'p' || g || '@corp.io',
+       '+49 (30) ' || lpad((g * 7919 % 10000000)::text, 7, '0'), 'SSN-' || g,
+       '4111 1111 1111 ' || lpad(g::text, 4, '0'), 'note ' || g, 'answer ' || g,
+       DATE '1980-03-15' + g, TIMESTAMPTZ '2024-05-06 07:08:09+00' + g * interval '1 hour',
+       1000 + g, g * 10, 'nick' || g,
+       CASE WHEN g <= 3 THEN (SELECT string_agg(md5(g::text || i::text), '') FROM
+                              generate_series(1, 400) i) ELSE 'short bio ' || g END,
+       'DE'
+  FROM generate_series(1, 60) g;
+CREATE TABLE public.contacts (id int PRIMARY KEY, email text);
+INSERT INTO public.contacts SELECT g, 'p' || g || '@corp.io' FROM generate_series(1, 10) g;
+"""
+
+MASKS = """
+        mask:
+          full_name: fake_name
+          first_name: fake_first_name
+          last_name: fake_last_name
+          email: email
+          phone: digits
+          ssn: hash
+          card: {partial: {keep_last: 4}}
+          note: redact
+          secret_answer: 'null'
+          birth_date: {date_trunc: year}
+          seen_at: {date_trunc: month}
+          salary: {noise: {ratio: 0.1}}
+          score: {noise: {ratio: 0.5}}
+          nickname: {sql: "upper(value)"}
+          bio: hash
+"""
+
+CONFIG = """
+version: 1
+source: {dsn: "{source}"}
+masking: {secret: "correct horse battery staple"}
+targets:
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.people:
+        columns: all
+""" + MASKS + """
+      public.contacts:
+        columns: all
+        mask: {email: email}
+  third:
+    dsn: "{target:third}"
+    tables:
+      public.people:
+        columns: [email, phone, country]
+        exclude: [full_name, first_name, last_name, ssn, card, note, secret_answer,
+                  birth_date, seen_at, salary, score, nickname, bio]
+        mask: {email: email, phone: digits}
+"""
+
+COLUMNS = ("id, full_name, first_name, last_name, email, phone, ssn, card, note, "
+           "secret_answer, birth_date, seen_at, salary, score, nickname, bio, country")
+
+
+def fetch(conn) -> dict[int, dict]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute(sql.SQL("SELECT {} FROM public.people ORDER BY id").format(
+            sql.SQL(", ").join(map(sql.Identifier, COLUMNS.split(", ")))))
+        return {r["id"]: r for r in cur.fetchall()}
+
+
+def assert_masked(raw: dict, masked: dict) -> None:
+    assert masked["full_name"] != raw["full_name"] and " " in masked["full_name"]
+    assert masked["first_name"] != raw["first_name"] and masked["first_name"]
+    assert masked["last_name"] != raw["last_name"] and masked["last_name"]
+    assert masked["email"] != raw["email"]
+    assert re.fullmatch(r"[a-z0-9._+-]+@example\.(com|org|net)", masked["email"])
+    assert len(masked["phone"]) == len(raw["phone"]) and masked["phone"] != raw["phone"]
+    assert re.sub(r"\d", "9", masked["phone"]) == re.sub(r"\d", "9", raw["phone"])
+    assert re.fullmatch(r"[0-9a-f]{64}", masked["ssn"])
+    assert masked["card"].endswith(raw["card"][-4:]) and len(masked["card"]) == len(raw["card"])
+    assert masked["card"][:-4].strip("*") == ""
+    assert masked["note"] != raw["note"] and masked["note"] == masked["note"].upper()
+    assert masked["secret_answer"] is None
+    assert masked["birth_date"] == raw["birth_date"].replace(month=1, day=1)
+    utc = masked["seen_at"].astimezone(UTC)
+    assert (utc.day, utc.hour, utc.minute) == (1, 0, 0)
+    assert abs(masked["salary"] - raw["salary"]) <= raw["salary"] * Decimal("0.1") + 1
+    assert abs(masked["score"] - raw["score"]) <= raw["score"] * 0.5 + 1
+    assert masked["nickname"] == raw["nickname"].upper()
+    assert re.fullmatch(r"[0-9a-f]{64}", masked["bio"])
+    assert masked["country"] == raw["country"]
+
+
+def test_every_strategy_through_copy_and_changes(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("check", config=cfg)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    with env.source() as src, env.target("dev") as dev, env.target("third") as third:
+        raw, masked = fetch(src), fetch(dev)
+        assert raw.keys() == masked.keys()
+        for key in raw:
+            assert_masked(raw[key], masked[key])
+        # Target types fit the results: a 64-character hash of a varchar(20).
+        assert rows(dev, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                         "attrelid = 'public.people'::regclass AND attname = 'email'") == \
+            [("text",)]
+        # Deterministic across tables and targets sharing the secret.
+        same = rows(dev, "SELECT c.email = p.email FROM public.contacts c JOIN public.people "
+                         "p USING (id)")
+        assert same and all(r[0] for r in same)
+        assert rows(third, "SELECT id, email, phone FROM public.people ORDER BY id") == \
+            [(k, v["email"], v["phone"]) for k, v in masked.items()]
+        # Unique per distinct input.
+        assert len({v["email"] for v in masked.values()}) == len(masked)
+
+        # Changes: an update of another column keeps every masked value (TOASTed ones
+        # included), an update of a masked column masks the new value, inserts mask.
+        src.execute("UPDATE public.people SET country = 'FR' WHERE id <= 5")
+        src.execute("UPDATE public.people SET email = 'new@corp.io', phone = '+1 555 0100', "
+                    "full_name = 'Changed Name' WHERE id = 10")
+        src.execute("INSERT INTO public.people SELECT 100, 'Inserted Person', 'Ina', 'Serted', "
+                    "'ins@corp.io', '0800 123', 'SSN-X', '5500 0000 0000 0004', 'n', 'a', "
+                    "'1999-09-09', now(), 55.5, 7, 'ins', 'bio', 'NL'")
+        src.execute("DELETE FROM public.people WHERE id = 60")
+        wait_until(lambda: rows(dev, "SELECT count(*) FROM public.people WHERE id = 100 OR "
+                                     "country = 'FR'") == [(6,)], what="changes on dev")
+        wait_until(lambda: rows(third, "SELECT count(*) FROM public.people WHERE id = 100")
+                   == [(1,)], what="insert on third")
+        after = fetch(dev)
+        for key in range(1, 6):
+            expected = dict(masked[key], country="FR")
+            assert after[key] == expected, f"row {key} changed beyond its country"
+        raw = fetch(src)
+        for key in (10, 100):
+            assert_masked(raw[key], after[key])
+        assert after[10]["email"] != masked[10]["email"]
+        assert 60 not in after
+        assert rows(third, "SELECT email FROM public.people WHERE id = 10") == \
+            [(after[10]["email"],)]
+
+        # No raw value of any masked column anywhere on the target.
+        for column in ("full_name", "email", "phone", "ssn", "card", "note", "bio"):
+            query = sql.SQL("SELECT {} FROM public.people").format(sql.Identifier(column))
+            leaked = set(rows(dev, query)) & set(rows(src, query))
+            assert not leaked, f"raw {column} on target: {leaked}"
+
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    assert "Nothing to do" in repl("setup", config=cfg).stdout
+
+
+def types(conn) -> list[str]:
+    return [r[0] for r in rows(conn, "SELECT format_type(atttypid, atttypmod) FROM "
+                                     "pg_attribute WHERE attrelid = 'public.people'::regclass "
+                                     "AND attnum > 0 ORDER BY attnum")]
+
+
+def test_preview_matches_target_and_writes_nothing(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    before_setup = json.loads(repl("preview", "dev", "public.people", "--json",
+                                   config=cfg).stdout)
+    with env.target("dev") as dev:  # nothing was created by the preview
+        assert rows(dev, "SELECT count(*) FROM pg_namespace WHERE nspname = 'repl'") == [(0,)]
+        assert rows(dev, "SELECT to_regclass('public.people')") == [(None,)]
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    after_setup = json.loads(repl("preview", "dev", "public.people", "--json",
+                                  config=cfg).stdout)
+    # The configured secret is used before and after setup alike.
+    assert before_setup["rows"] == after_setup["rows"]
+    assert len(after_setup["rows"]) == 20
+    # Byte for byte: every column's text form equals what the target stores.
+    with env.target("dev") as dev:
+        stored = rows(dev, sql.SQL("SELECT {} FROM public.people ORDER BY people.id LIMIT 20")
+                      .format(sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c))
+                                                 for c in after_setup["columns"])))
+    with env.target("dev") as dev:
+        shown_as_text = [
+            tuple(dev.execute(sql.SQL("SELECT " + ", ".join(
+                f"%s::{t}::text" for t in types(dev))), row).fetchone())
+            for row in after_setup["rows"]]
+    assert shown_as_text == stored
+
+
+def test_secret_closed_to_other_roles_and_generated_when_absent(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG.replace('masking: {secret: "correct horse battery staple"}\n',
+                                          ""))
+    result = repl("setup", "--wait", "--timeout", "180", config=cfg)
+    assert "generated for this target" in result.stdout
+    with env.target("dev") as dev:
+        dev.execute("CREATE ROLE snoop LOGIN")
+        dev.execute("GRANT SELECT ON public.people TO snoop")
+    with env.target("dev") as dev:
+        dev.execute("SET ROLE snoop")
+        for query in ("SELECT * FROM repl.secret", "SELECT * FROM repl.mask_keys()"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                dev.execute(query)
+        assert rows(dev, "SELECT count(*) FROM public.people") == [(60,)]
+        dev.execute("RESET ROLE")
+        dev.execute("DROP OWNED BY snoop; DROP ROLE snoop")
+    with env.target("dev") as dev, env.target("third") as third:
+        # Each target generated its own key: the same email masks differently.
+        assert rows(dev, "SELECT email FROM public.people WHERE id = 1") != \
+            rows(third, "SELECT email FROM public.people WHERE id = 1")
+    # A second setup keeps the generated key (nothing to do).
+    assert "Nothing to do" in repl("setup", config=cfg).stdout
+
+
+def test_disabled_trigger_is_unhealthy_and_setup_recopies(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    with env.target("dev") as dev:
+        masked = fetch(dev)
+        dev.execute("ALTER TABLE public.people DISABLE TRIGGER repl_mask")
+    with env.source() as src:
+        src.execute("UPDATE public.people SET email = 'leak@corp.io' WHERE id = 7")
+    with env.target("dev") as dev:
+        wait_until(lambda: rows(dev, "SELECT email FROM public.people WHERE id = 7")
+                   == [("leak@corp.io",)], what="the raw value to arrive (trigger disabled)")
+    report = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
+    dev_status = next(t for t in report["targets"] if t["target"] == "dev")
+    assert any("masking trigger of public.people" in p for p in dev_status["problems"])
+    planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+    assert [(c["target"], c["table"]) for c in planned["copies"]] == [("dev", "public.people")]
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT count(*) FROM public.people WHERE email LIKE '%corp.io'") == \
+            [(0,)]
+        assert rows(dev, "SELECT tgenabled FROM pg_trigger WHERE tgname = 'repl_mask' AND "
+                         "tgrelid = 'public.people'::regclass") == [("A",)]
+        again = fetch(dev)
+    assert {k: v for k, v in again.items() if k != 7} == \
+        {k: v for k, v in masked.items() if k != 7}
+
+
+def test_changing_masks_or_secret_recopies_only_affected_tables(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    with env.target("dev") as dev:
+        dev.execute("ALTER TABLE public.people DISABLE TRIGGER repl_mask; "
+                    "UPDATE public.people SET country = 'marker' WHERE id = 1; "
+                    "ALTER TABLE public.people ENABLE ALWAYS TRIGGER repl_mask")
+    changed = env.write_config(CONFIG.replace("          ssn: hash\n", "          ssn: redact\n"))
+    planned = json.loads(repl("plan", "--json", config=changed).stdout)
+    assert [(c["target"], c["table"]) for c in planned["copies"]] == [("dev", "public.people")]
+    repl("setup", "--wait", "--timeout", "180", config=changed)
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT DISTINCT ssn FROM public.people") == [("REDACTED",)] or \
+            len(rows(dev, "SELECT DISTINCT ssn FROM public.people")) == 1
+        assert rows(dev, "SELECT country FROM public.people WHERE id = 1") == [("DE",)]
+    new_secret = env.write_config(CONFIG.replace("ssn: hash", "ssn: redact").replace(
+        "correct horse battery staple", "another secret entirely"))
+    planned = json.loads(repl("plan", "--json", config=new_secret).stdout)
+    assert {(c["target"], c["table"]) for c in planned["copies"]} == \
+        {("dev", "public.people"), ("dev", "public.contacts"), ("third", "public.people")}
+    assert "another secret entirely" not in json.dumps(planned)
+    text = repl("plan", config=new_secret).stdout
+    assert "another secret entirely" not in text and "contains the masking key" in text
+
+
+def test_strategy_type_mismatch_is_refused(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG.replace("birth_date: {date_trunc: year}",
+                                          "birth_date: {date_trunc: year}\n"
+                                          "          country: {date_trunc: year}").replace(
+        "          salary: {noise: {ratio: 0.1}}\n", "          salary: email\n").replace(
+        'nickname: {sql: "upper(value)"}', 'nickname: {sql: "no_such_function(value)"}'))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "target dev, table public.people, column country: date_trunc needs a date" in out
+    assert "target dev, table public.people, column salary: masking strategy email needs " \
+           "a text-like column" in out
+    assert "column nickname: sql mask" in out and "no_such_function" in out
+    repl("setup", config=cfg, expect=2)

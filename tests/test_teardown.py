@@ -1,0 +1,95 @@
+"""`repl teardown`: nothing of repl's is left (slots included); data stays unless asked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import rows
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.users (id int PRIMARY KEY, name text, email text);
+CREATE TABLE public.events (id int PRIMARY KEY, kind text);
+INSERT INTO public.users SELECT g, 'u' || g, 'u' || g || '@corp.io' FROM generate_series(1, 30) g;
+INSERT INTO public.events SELECT g, 'k' FROM generate_series(1, 30) g;
+"""
+
+CONFIG = """
+version: 1
+source: {dsn: "{source}"}
+targets:
+  analytics:
+    dsn: "{target:analytics}"
+    tables:
+      public.events: {columns: all, operations: [insert]}
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.users:
+        columns: all
+        mask: {email: email, name: fake_name}
+"""
+
+
+def repl_objects(env) -> dict:
+    found = {}
+    with env.source() as src:
+        found["slots"] = rows(src, "SELECT slot_name FROM pg_replication_slots WHERE "
+                                   "database = current_database()")
+        found["publications"] = rows(src, "SELECT pubname FROM pg_publication")
+    for target in ("analytics", "dev"):
+        with env.target(target) as tgt:
+            found[target] = {
+                "subscriptions": rows(tgt, "SELECT subname FROM pg_subscription s JOIN "
+                                           "pg_database d ON d.oid = s.subdbid "
+                                           "AND d.datname = current_database()"),
+                "schema": rows(tgt, "SELECT nspname FROM pg_namespace WHERE nspname = 'repl'"),
+                "triggers": rows(tgt, "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"),
+                "tables": rows(tgt, "SELECT relname FROM pg_class WHERE relkind = 'r' AND "
+                                    "relnamespace = 'public'::regnamespace ORDER BY 1"),
+            }
+    return found
+
+
+def test_teardown_removes_everything_but_data(env, repl):
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    repl("teardown", config=cfg)
+    left = repl_objects(env)
+    assert left["slots"] == [] and left["publications"] == []
+    for target, table in (("analytics", "events"), ("dev", "users")):
+        assert left[target]["subscriptions"] == [] and left[target]["schema"] == []
+        assert left[target]["triggers"] == []
+        assert left[target]["tables"] == [(table,)]
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT count(*) FROM public.users WHERE email LIKE '%@example.%'") \
+            == [(30,)]
+    assert "Nothing to remove" in repl("teardown", config=cfg).stdout
+
+    # Setup again from there: existing target tables are emptied and copied anew.
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.events") == [(30,)]
+
+    repl("teardown", "--drop-tables", config=cfg)
+    left = repl_objects(env)
+    assert left["slots"] == [] and left["publications"] == []
+    assert left["analytics"]["tables"] == [] and left["dev"]["tables"] == []
+
+
+def test_teardown_of_one_target_leaves_the_other_streaming(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    repl("teardown", "analytics", config=cfg)
+    left = repl_objects(env)
+    assert left["slots"] == [("repl_dev",)]
+    assert left["publications"] == [("repl_dev_iudt",)]
+    assert left["dev"]["subscriptions"] == [("repl_dev",)]
+    report = json.loads(repl("status", "dev", "--json", config=cfg).stdout)
+    assert report["healthy"] is True
