@@ -19,6 +19,7 @@ from .model import (
     Publication,
     PublishedTable,
     ReplicaIdentity,
+    Role,
     Slot,
     SourceColumn,
     SourceTable,
@@ -169,6 +170,30 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
     return result
 
 
+def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
+          ) -> dict[str, Role]:
+    """The named roles that exist, with members and privileges on the given tables."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    params = {"roles": wanted, **_names(relations)}
+    return {
+        r["name"]: Role(
+            name=r["name"], login=r["can_login"], members=frozenset(r["members"]),
+            readable=frozenset(QualifiedName(s, n) for s, n in r["readable"]),
+            writable=frozenset(QualifiedName(s, n) for s, n in r["writable"]),
+            schemas=frozenset(r["schemas"]),
+        )
+        for r in db.query("catalog/roles", params)
+    }
+
+
+def managed_roles(db: Database) -> frozenset[str]:
+    if not db.scalar("SELECT pg_catalog.to_regclass('repl.managed_role') IS NOT NULL"):
+        return frozenset()
+    return frozenset(r[0] for r in db.conn.execute("SELECT name FROM repl.managed_role"))
+
+
 def masking_state(db: Database) -> tuple[tuple[bytes, bytes, str] | None, str | None]:
     """The stored masking key (ikey, okey, source) and the installed functions' version."""
     keys = None
@@ -185,6 +210,7 @@ def masking_state(db: Database) -> tuple[tuple[bytes, bytes, str] | None, str | 
 @dataclass(frozen=True)
 class TargetPrivileges:
     superuser: bool
+    can_create_roles: bool
     can_create_in_database: bool
     member_of_pg_create_subscription: bool
 
@@ -242,6 +268,8 @@ class TargetCatalog:
     schemas: set[str]
     mask_keys: tuple[bytes, bytes, str] | None
     masking_version: str | None
+    roles: dict[str, Role]  # configured, managed and member roles that exist
+    managed_roles: frozenset[str]
     types: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -264,9 +292,12 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
 
 
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
-                types: Iterable[tuple[str, str]] = ()) -> TargetCatalog:
+                types: Iterable[tuple[str, str]] = (), role_names: Iterable[str] = ()
+                ) -> TargetCatalog:
     info = server_info(db)
     keys, version = masking_state(db)
+    managed = managed_roles(db)
+    relations = list(relations)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
@@ -276,5 +307,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         schemas={r["schema"] for r in db.query("catalog/schemas")},
         mask_keys=keys,
         masking_version=version,
+        roles=roles(db, set(role_names) | managed, relations),
+        managed_roles=managed,
         types=existing_types(db, types),
     )

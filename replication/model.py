@@ -167,6 +167,18 @@ class TargetTable:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A reader role on a target: NOLOGIN, SELECT on the replicated tables, nothing else."""
+
+    name: str
+    login: bool = False
+    members: frozenset[str] = frozenset()
+    readable: frozenset[QualifiedName] = frozenset()
+    writable: frozenset[QualifiedName] = frozenset()
+    schemas: frozenset[str] = frozenset()  # USAGE on them
+
+
+@dataclass(frozen=True)
 class TargetState:
     """Everything repl owns for one target, on the source and on the target."""
 
@@ -179,6 +191,8 @@ class TargetState:
     # ikey, okey and where the key came from ("config" or "generated")
     mask_keys: tuple[bytes, bytes, str] | None = field(default=None, repr=False)
     masking_version: str | None = None
+    roles: tuple[Role, ...] = ()  # actual: only the roles that exist
+    managed_roles: frozenset[str] = frozenset()  # recorded in repl.managed_role
     estimated_rows: dict[QualifiedName, int | None] = field(
         default_factory=dict, compare=False)
 
@@ -191,3 +205,6 @@ class TargetState:
 
     def table(self, relation: QualifiedName) -> TargetTable | None:
         return next((t for t in self.tables if t.relation == relation), None)
+
+    def role(self, name: str) -> Role | None:
+        return next((r for r in self.roles if r.name == name), None)

@@ -115,8 +115,7 @@ def _bytes(n: int | None) -> str:
 
 
 def status(con: Console, report: StatusReport) -> None:
-    ok = "[green]healthy[/]" if report.healthy else "[red]UNHEALTHY[/]"
-    con.print(f"source {report.source} (PostgreSQL {report.source_version}): {ok}", markup=True)
+    con.print(f"source {report.source} (PostgreSQL {report.source_version})")
     for line in report.problems:
         con.print(f"  [red]{escape(line)}[/]", markup=True)
     for line in report.warnings:
@@ -150,3 +149,11 @@ def status(con: Console, report: StatusReport) -> None:
             con.print(f"  [red]problem:[/] {escape(line)}", markup=True)
         for line in t.drift:
             con.print(f"  [yellow]drift:[/] {escape(line)}", markup=True)
+    con.print()
+    unhealthy = [t.target for t in report.targets if not t.healthy]
+    if report.healthy:
+        con.print(Text("healthy: every target is streaming and matches the config",
+                       style="green"))
+    else:
+        where = ", ".join(unhealthy) if unhealthy else "source"
+        con.print(Text(f"UNHEALTHY: {where}", style="red"))

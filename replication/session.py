@@ -18,6 +18,7 @@ from .validate import (
     Problem,
     RowFilter,
     check_config,
+    check_roles,
     check_source_server,
     check_target_server,
     probe_mask_expressions,
@@ -102,7 +103,10 @@ class Session:
                 for rel in self.relations(name) if rel in src.tables
                 for c in src.tables[rel].columns if c.type_schema != "pg_catalog"
             }
-            targets[name] = catalog.read_target(db, self.config.name, self.relations(name), types)
+            role_names = {n for role, spec in self.config.targets[name].roles.items()
+                          for n in (role, *spec.members)}
+            targets[name] = catalog.read_target(db, self.config.name, self.relations(name),
+                                                types, role_names)
         snap = Snapshot(src, targets)
         new_slots = sum(
             1 for name in self.target_names
@@ -111,6 +115,7 @@ class Session:
         snap.problems += check_source_server(src, new_slots, need_publications=True)
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
+            snap.problems += check_roles(name, self.config.targets[name].roles, cat)
         if src.info.version_num >= 150000:
             wanted = [
                 (name, rel, table, src.tables[rel])

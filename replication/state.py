@@ -20,6 +20,7 @@ from .model import (
     OPERATION_LETTERS,
     Publication,
     PublishedTable,
+    Role,
     Subscription,
     TargetState,
     TargetTable,
@@ -98,6 +99,12 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             schema_revision=head_revision(),
             mask_keys=mask_keys(config, catalogs[target]) if masked else None,
             masking_version=library_version() if masked else None,
+            roles=tuple(
+                Role(name, members=frozenset(spec.members),
+                     readable=frozenset(tcfg.tables),
+                     schemas=frozenset(r.schema for r in tcfg.tables))
+                for name, spec in tcfg.roles.items()),
+            managed_roles=frozenset(tcfg.roles),
             estimated_rows=estimates,
         )
     return Desired(states, notes)
@@ -134,5 +141,8 @@ def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCata
             schema_revision=cat.schema_revision,
             mask_keys=cat.mask_keys,
             masking_version=cat.masking_version,
+            roles=tuple(cat.roles[n] for n in sorted(set(config.targets[target].roles)
+                                                      | cat.managed_roles) if n in cat.roles),
+            managed_roles=cat.managed_roles,
         )
     return states

@@ -67,8 +67,8 @@ def teardown_plan(session: Session, drop_tables: bool) -> Plan:
         if cat.schema_revision is not None or "repl" in cat.schemas:
             statements.append(sql.SQL("DROP SCHEMA repl CASCADE"))
         if statements:
-            what = "tables, " if drop_tables else "masking triggers, "
-            plan.steps.append(Step(name, f"drop repl's {what}functions and schema",
+            what = "the replicated tables and " if drop_tables else ""
+            plan.steps.append(Step(name, f"drop {what}repl's triggers, functions and schema",
                                    tuple(statements),
                                    hazards=("drops the replicated tables and their data",)
                                    if drop_tables else ()))

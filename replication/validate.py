@@ -118,6 +118,27 @@ def check_source_server(cat: SourceCatalog, new_slots: int, need_publications: b
     return out
 
 
+def check_roles(name: str, roles: dict, cat: TargetCatalog) -> list[Problem]:
+    """Configured reader roles: NOLOGIN roles repl may create, members that exist."""
+    out = []
+    if roles and not (cat.privileges.superuser or cat.privileges.can_create_roles):
+        out.append(Problem("error", where(name),
+                           f"role {cat.info.role} cannot create the configured roles; it needs "
+                           "CREATEROLE (or superuser)"))
+    for role, spec in roles.items():
+        existing = cat.roles.get(role)
+        if existing is not None and existing.login:
+            out.append(Problem("error", f"target {name}, role {role}",
+                               "exists and can log in; repl manages NOLOGIN reader roles "
+                               "only: pick another name and list login roles as members"))
+        for member in spec.members:
+            if member not in cat.roles:
+                out.append(Problem("error", f"target {name}, role {role}",
+                                   f"member {member} does not exist on the target; create "
+                                   "that login role first"))
+    return out
+
+
 def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
     info, privs, out = cat.info, cat.privileges, []
     if info.version_num < MIN_SERVER_VERSION:

@@ -97,6 +97,7 @@ class Env:
         self.tag = f"t{os.getpid()}_{n}"
         self.source_db = f"prod_{self.tag}"
         self.target_dbs: dict[str, str] = {}
+        self.roles: list[str] = []  # cluster-wide: dropped after the databases
         self._create(self.source_cluster, self.source_db)
 
     def _create(self, cluster: LocalCluster, name: str) -> None:
@@ -122,6 +123,16 @@ class Env:
     def run_source(self, statements: str) -> None:
         with self.source() as conn:
             conn.execute(statements)
+
+    def role(self, name: str, login: bool = True) -> str:
+        """A role unique to this test (roles are cluster-wide), created on the targets'
+        cluster; returns its name."""
+        unique = f"{name}_{self.tag}"
+        with admin(self.target_cluster.dsn()) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} " + ("LOGIN" if login else "NOLOGIN"))
+                         .format(sql.Identifier(unique)))
+        self.roles.append(unique)
+        return unique
 
     def write_config(self, body: str, name: str = "repl.yaml") -> Path:
         """The YAML `body`, with {source} and {target:NAME} replaced by DSNs."""
@@ -164,6 +175,9 @@ class Env:
             with admin(cluster.dsn()) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
                              .format(sql.Identifier(name)))
+        with admin(self.target_cluster.dsn()) as conn:
+            for role in self.roles:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 def layouts() -> list[tuple[int, int, str]]:

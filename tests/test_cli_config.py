@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import Repl
 
 UNREACHABLE = "host=127.0.0.1 port=1 dbname=prod user=repl password=s3cr3t-pw connect_timeout=2"

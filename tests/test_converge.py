@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import rows, wait_until
 from psycopg import sql
 
 from replication.apply import run_step
 from replication.config import load_config
 from replication.session import Session
+
+from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
 

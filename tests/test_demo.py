@@ -20,7 +20,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from conftest import rows, wait_until
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
@@ -28,6 +27,8 @@ from replication.config import load_config, parse_config
 from replication.demo import DATABASES, config_text, run_demo
 from replication.session import Session
 from replication.status import collect
+
+from conftest import rows, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,9 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from conftest import rows, wait_until
 from psycopg import sql
+
+from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
 

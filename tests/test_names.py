@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import rows, wait_until
 from psycopg import sql
+
+from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
 

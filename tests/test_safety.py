@@ -4,8 +4,9 @@ and production UPDATE/DELETE keep working on every table repl publishes."""
 from __future__ import annotations
 
 import pytest
-from conftest import rows
 from psycopg import sql
+
+from conftest import rows
 
 pytestmark = pytest.mark.pg
 

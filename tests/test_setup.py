@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg

@@ -1,0 +1,400 @@
+"""`repl verify`: the data check of every selected target (SPEC section 3, guarantee 4).
+
+Per configured table both servers compute the same aggregates, so no row reaches repl:
+the number of rows (on the source, those matching the target's row filter) and an
+order-independent checksum of the unmasked replicated columns. For masked columns the
+source's raw values are streamed, COPY to COPY, into a temporary table of a target
+transaction that is always rolled back; the target then counts the rows that still
+hold the raw value although its masking code, with its own key, would change it.
+
+Nothing is written: the source is read in one READ ONLY snapshot per target, and the
+target is read once the subscription has confirmed everything up to that snapshot.
+The comparison is exact while the tables are quiet; a change committed on the source
+while verify runs may reach the target before it is read and show as a difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from .config import MaskSpec
+from .db import Database
+from .errors import ValidationFailed
+from .masking import KEYED, _expression
+from .model import SourceColumn, Subscription, TargetState, TargetTable
+from .plan import ident
+from .redact import redact
+from .render import table as render_table
+from .session import Session, Snapshot
+from .state import desired
+from .status import SYNC_STATES
+
+CATCH_UP_TIMEOUT_S = 30.0
+POLL_S = 0.2
+RAW_TABLE = sql.Identifier("pg_temp", "repl_verify_raw")
+# The checksum hashes each row's text, and raw values travel as COPY text: both sides
+# must print values alike whatever their servers' defaults.
+OUTPUT_SETTINGS = {
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
+}
+# Full scans of large production tables may take longer than the source connection's
+# statement_timeout (meant for DDL); they only read and wait for no lock anyone queues on.
+SOURCE_SETTINGS = {**OUTPUT_SETTINGS, "statement_timeout": "0",
+                   "idle_in_transaction_session_timeout": "0"}
+
+
+@dataclass
+class MaskedColumn:
+    column: str
+    strategy: str
+    raw_rows: int | None = None  # target rows holding the raw source value; None: unchecked
+
+
+@dataclass
+class TableVerification:
+    table: str
+    state: str  # table sync state ("ready"), "missing" (not subscribed), "no target table"
+    source_rows: int | None = None  # matching the target's row filter
+    target_rows: int | None = None
+    checksum_columns: list[str] = field(default_factory=list)
+    source_checksum: str | None = None
+    target_checksum: str | None = None
+    # "done", "skipped (no key)", "not run", or "no masked columns"
+    raw_check: str = "no masked columns"
+    masked: list[MaskedColumn] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def checksum(self) -> str | None:
+        """"match", "mismatch", or None when not computed on both sides."""
+        if self.source_checksum is None or self.target_checksum is None:
+            return None
+        return "match" if self.source_checksum == self.target_checksum else "mismatch"
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class TargetVerification:
+    target: str
+    source_lsn: str | None = None  # the source snapshot's WAL position
+    caught_up: bool | None = None  # the subscription had applied up to it when read
+    tables: list[TableVerification] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.tables)
+
+
+@dataclass
+class VerifyReport:
+    targets: list[TargetVerification]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.targets)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"target {t.target}, table {tv.table}: {p}"
+                for t in self.targets for tv in t.tables for p in tv.problems]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for target, raw in zip(self.targets, data["targets"], strict=True):
+            raw["ok"] = target.ok
+            for table, raw_table in zip(target.tables, raw["tables"], strict=True):
+                raw_table["ok"] = table.ok
+                raw_table["checksum"] = table.checksum
+        data["ok"] = self.ok
+        data["problems"] = self.problems
+        return data
+
+
+@dataclass
+class _Check:
+    """One table to verify, with what the queries need."""
+
+    spec: TargetTable  # as desired: columns, key
+    result: TableVerification
+    masks: dict[str, MaskSpec]
+    row_filter: str | None  # canonical, as PostgreSQL deparsed it
+    source_columns: dict[str, SourceColumn]
+
+    @property
+    def masked(self) -> list[str]:
+        return [c.name for c in self.spec.columns if c.name in self.masks]
+
+
+def verify(session: Session, catch_up_timeout: float = CATCH_UP_TIMEOUT_S) -> VerifyReport:
+    snap = session.snapshot()
+    if snap.errors:
+        raise ValidationFailed(snap.errors)
+    want = desired(session.config, snap.source, snap.targets, snap.filters,
+                   session.target_names)
+    return VerifyReport([_verify_target(session, snap, want.states[name], catch_up_timeout)
+                         for name in session.target_names])
+
+
+def _verify_target(session: Session, snap: Snapshot, state: TargetState,
+                   timeout: float) -> TargetVerification:
+    name = state.target
+    assert state.subscription is not None
+    catalog = snap.targets[name]
+    sub = catalog.subscriptions.get(state.subscription.name)
+    report = TargetVerification(name)
+    checks = []
+    for spec in state.tables:
+        rel = spec.relation
+        masks = session.config.targets[name].tables[rel].mask
+        result = TableVerification(str(rel), "ready")
+        result.checksum_columns = [c.name for c in spec.columns if c.name not in masks]
+        result.masked = [MaskedColumn(c.name, masks[c.name].strategy)
+                         for c in spec.columns if c.name in masks]
+        if masks:
+            result.raw_check = "done" if spec.key else "skipped (no key)"
+        report.tables.append(result)
+        found = state.publication_of(rel)
+        check = _Check(spec, result, masks, found[1].row_filter if found else None,
+                       {c.name: c for c in snap.source.tables[rel].columns})
+        if not _verifiable(check, catalog.tables.get(rel), sub):
+            continue
+        checks.append(check)
+    if not checks:
+        return report
+
+    source, target = session.db("source"), session.db(name)
+    with source.conn.transaction(force_rollback=True):
+        source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        _settings(source, SOURCE_SETTINGS)  # its SELECT takes the snapshot
+        # Read after the snapshot: every commit the snapshot sees lies before it.
+        report.source_lsn = source.scalar("SELECT pg_catalog.pg_current_wal_lsn()::text")
+        for check in checks:
+            with _attempt(check.result, source):
+                (check.result.source_rows, check.result.source_checksum), = \
+                    _rows(source, _aggregate(check, source=True))
+        _await(source, report, state.subscription.slot_name, sub, timeout)
+        with target.conn.transaction(force_rollback=True):
+            target.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            _settings(target, OUTPUT_SETTINGS)
+            for check in checks:
+                if check.result.problems:
+                    continue
+                with _attempt(check.result, target):
+                    (check.result.target_rows, check.result.target_checksum), = \
+                        _rows(target, _aggregate(check, source=False))
+                if check.masks and check.spec.key and not check.result.problems:
+                    with _attempt(check.result, source, target):
+                        _raw_check(source, target, check)
+                _compare(check)
+    return report
+
+
+def _verifiable(check: _Check, actual: TargetTable | None, sub: Subscription | None) -> bool:
+    """False (with the reason among the table's problems) when the data cannot be read."""
+    result = check.result
+    state = sub.state_of(check.spec.relation) if sub else None
+    if actual is None:
+        result.state = "no target table"
+        result.problems.append("the table does not exist on the target; `repl setup` creates it")
+    elif state is None:
+        result.state = "missing"
+        result.problems.append("the table is not in the subscription; `repl setup` adds it")
+    elif state != "r":
+        result.state = SYNC_STATES.get(state, state)
+        result.problems.append(f"not verified: its initial copy is not finished (state "
+                               f"{result.state}); verify again once `repl status` shows it ready")
+    elif missing := [c.name for c in check.spec.columns if actual.column(c.name) is None]:
+        result.problems.append(f"the target table lacks column(s) {', '.join(missing)}; "
+                               "`repl setup` reshapes it")
+    else:
+        return True
+    if check.masks:
+        result.raw_check = "not run"
+    return False
+
+
+@contextlib.contextmanager
+def _attempt(result: TableVerification, *dbs: Database) -> Iterator[None]:
+    """A savepoint on each database; an error becomes a problem of this table only."""
+    try:
+        with contextlib.ExitStack() as stack:
+            for db in dbs:
+                stack.enter_context(db.conn.transaction(force_rollback=True))
+            yield
+    except psycopg.Error as exc:
+        where = " or ".join(db.label for db in dbs)
+        result.problems.append(f"verify failed on {where}: {redact(str(exc)).strip()}")
+
+
+def _settings(db: Database, settings: dict[str, str]) -> None:
+    db.execute("SELECT pg_catalog.set_config(s.name, s.value, true) "
+               "FROM unnest(%s::text[], %s::text[]) AS s(name, value)",
+               (list(settings), list(settings.values())))
+
+
+def _rows(db: Database, query: sql.Composable) -> list[tuple]:
+    with db.conn.cursor() as cur:
+        cur.execute(query)
+        return cur.fetchall()
+
+
+def _aggregate(check: _Check, *, source: bool) -> sql.Composable:
+    """Row count and checksum: the sum of a 64-bit slice of each row's md5, a numeric that
+    cannot overflow and does not depend on row order (and, unlike XOR, counts twins)."""
+    row = sql.SQL("ROW({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, check.result.checksum_columns)))
+    where = sql.SQL(check.row_filter) if source and check.row_filter else sql.SQL("true")
+    return sql.SQL(
+        "SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(('x' || pg_catalog.left("
+        "pg_catalog.md5(({})::text), 16))::bit(64)::int8::numeric), 0)::text "
+        "FROM {} WHERE ({})").format(row, ident(check.spec.relation), where)
+
+
+def _raw_check(source: Database, target: Database, check: _Check) -> None:
+    """Counts, per masked column, the target rows equal to their raw source value."""
+    spec, key, masked = check.spec, check.spec.key or (), check.masked
+    # Positional names: no user column can shadow the ikey/okey of the mask expressions.
+    temp_columns = [(f"k{i}", spec.column(k)) for i, k in enumerate(key)] + \
+        [(f"m{i}", spec.column(c)) for i, c in enumerate(masked)]
+    target.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(
+        RAW_TABLE, sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(c.type))
+                                      for n, c in temp_columns)))
+    copy_out = sql.SQL("COPY (SELECT {} FROM {} WHERE ({})) TO STDOUT").format(
+        sql.SQL(", ").join(map(sql.Identifier, (*key, *masked))), ident(spec.relation),
+        sql.SQL(check.row_filter or "true"))
+    # Text out, text in: each value is converted to the target's type as the apply
+    # worker converts it, and the rows stream through without being held here.
+    with source.conn.cursor() as out, out.copy(copy_out) as reader, \
+            target.conn.cursor() as into, \
+            into.copy(sql.SQL("COPY {} FROM STDIN").format(RAW_TABLE)) as writer:
+        for chunk in reader:
+            writer.write(chunk)
+    target.execute(sql.SQL("ANALYZE {}").format(RAW_TABLE))
+    counts = []
+    for i, name in enumerate(masked):
+        raw, stored = sql.Identifier("r", f"m{i}"), sql.Identifier("t", name)
+        mask = _mask_of(raw, check.masks[name], check.source_columns[name],
+                        spec.column(name).type)
+        # CASE: the mask is evaluated only for the rows that equal their raw value.
+        counts.append(sql.SQL(
+            "pg_catalog.count(*) FILTER (WHERE CASE WHEN {stored} IS NOT DISTINCT FROM {raw} "
+            "THEN {mask} IS DISTINCT FROM {raw} ELSE false END)").format(
+                stored=stored, raw=raw, mask=mask))
+    join = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("r", f"k{i}"))
+        for i, k in enumerate(key))
+    (found,) = _rows(target, sql.SQL("SELECT {} FROM {} AS t JOIN {} AS r ON {}").format(
+        sql.SQL(", ").join(counts), ident(spec.relation), RAW_TABLE, join))
+    for column, count in zip(check.result.masked, found, strict=True):
+        column.raw_rows = count
+
+
+def _mask_of(raw: sql.Composable, spec: MaskSpec, column: SourceColumn,
+             target_type: str) -> sql.Composable:
+    """The value the masking trigger stores for `raw`: the trigger's own expression, with
+    `value` bound to the raw value and the keys from the target's key functions."""
+    if spec.strategy == "null":
+        return sql.SQL("NULL::{}").format(sql.SQL(target_type))
+    if spec.strategy == "sql":
+        expression = sql.SQL("({})").format(sql.SQL(spec.param("expression")))
+    else:
+        expression = sql.SQL(_expression(spec, "v.value", column))
+    keys = sql.SQL(", (SELECT repl.mask_ikey() AS ikey, repl.mask_okey() AS okey) AS k") \
+        if spec.strategy in KEYED else sql.SQL("")
+    # CAST as the trigger's assignment to the column converts the result.
+    return sql.SQL("CAST((SELECT {} FROM (SELECT {} AS value) AS v{}) AS {})").format(
+        expression, raw, keys, sql.SQL(target_type))
+
+
+def _await(source: Database, report: TargetVerification, slot: str | None,
+           sub: Subscription | None, timeout: float) -> None:
+    """Wait until the subscription has applied everything the source snapshot sees."""
+    if sub is None or slot is None or not sub.enabled:
+        report.caught_up = False
+        report.notes.append("the subscription is missing or disabled: the target may lag "
+                            "behind the source")
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = source.query("verify/slot_confirmed", {"lsn": report.source_lsn, "slot": slot})
+        if not rows or rows[0]["caught_up"] is None:
+            report.caught_up = False
+            report.notes.append(f"replication slot {slot} is missing or has confirmed nothing")
+            return
+        if rows[0]["caught_up"]:
+            report.caught_up = True
+            return
+        if time.monotonic() > deadline:
+            report.caught_up = False
+            report.notes.append(
+                f"the subscription had not applied the source's changes up to "
+                f"{report.source_lsn} after {timeout:.0f} s ({rows[0]['behind_bytes']} bytes "
+                "behind): differences may be replication lag")
+            return
+        time.sleep(POLL_S)
+
+
+def _compare(check: _Check) -> None:
+    result = check.result
+    if result.problems:
+        return
+    if result.source_rows != result.target_rows:
+        which = "match the row filter" if check.row_filter else "are"
+        result.problems.append(f"row count differs: {result.source_rows} row(s) in the source "
+                               f"{which}, {result.target_rows} in the target")
+    if result.checksum == "mismatch":
+        result.problems.append("checksum of the unmasked columns "
+                               f"({', '.join(result.checksum_columns)}) differs")
+    for column in result.masked:
+        if column.raw_rows:
+            result.problems.append(
+                f"column {column.column}: {column.raw_rows} target row(s) hold the raw source "
+                f"value (masking strategy {column.strategy} would change it)")
+
+
+# --- human output ---------------------------------------------------------------------
+
+def render_verify(con: Console, report: VerifyReport) -> None:
+    t = render_table(con, "target", "table", "state", "source rows", "target rows",
+                     "checksum", "raw values", "result", title="Data verification")
+    for target in report.targets:
+        for tv in target.tables:
+            t.add_row(target.target, tv.table, tv.state, _count(tv.source_rows),
+                      _count(tv.target_rows), tv.checksum or "-", _raw(tv),
+                      Text("ok", style="green") if tv.ok else Text("FAILED", style="red"))
+    con.print(t)
+    for target in report.targets:
+        for note in target.notes:
+            con.print(f"note: target {target.target}: {note}", markup=False)
+    for line in report.problems:
+        con.print(f"[red]problem:[/] {escape(line)}", markup=True)
+    con.print("OK: every table matches its source." if report.ok
+              else f"{len(report.problems)} problem(s) found.", markup=False)
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
+def _raw(tv: TableVerification) -> str:
+    if tv.raw_check != "done":
+        return "-" if tv.raw_check == "no masked columns" else tv.raw_check
+    return ", ".join(f"{m.column}: {_count(m.raw_rows)}" for m in tv.masked)

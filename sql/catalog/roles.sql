@@ -1,0 +1,29 @@
+-- The given roles as this database sees them: whether they exist and can log in, their
+-- members, and their privileges on the given tables (schema, name) and their schemas.
+WITH wanted_tables AS (
+    SELECT c.oid, n.nspname AS schema, c.relname AS name
+      FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema, name)
+      JOIN pg_catalog.pg_namespace AS n ON n.nspname = w.schema
+      JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = w.name
+)
+SELECT r.rolname AS name,
+       r.rolcanlogin AS can_login,
+       coalesce((SELECT array_agg(m.rolname ORDER BY m.rolname)
+                   FROM pg_catalog.pg_auth_members AS am
+                   JOIN pg_catalog.pg_roles AS m ON m.oid = am.member
+                  WHERE am.roleid = r.oid), '{}') AS members,
+       coalesce((SELECT array_agg(ARRAY[t.schema, t.name])
+                   FROM wanted_tables AS t
+                  WHERE pg_catalog.has_table_privilege(r.oid, t.oid, 'SELECT')),
+                '{}') AS readable,
+       coalesce((SELECT array_agg(ARRAY[t.schema, t.name])
+                   FROM wanted_tables AS t
+                  WHERE pg_catalog.has_table_privilege(r.oid, t.oid,
+                                                       'INSERT, UPDATE, DELETE, TRUNCATE')),
+                '{}') AS writable,
+       coalesce((SELECT array_agg(DISTINCT t.schema)
+                   FROM wanted_tables AS t
+                  WHERE pg_catalog.has_schema_privilege(r.oid, t.schema, 'USAGE')),
+                '{}') AS schemas
+  FROM pg_catalog.pg_roles AS r
+ WHERE r.rolname = ANY(%(roles)s::text[])
