@@ -14,7 +14,7 @@ import typer
 
 from . import render
 from .apply import apply, converge
-from .config import Config, load_config, resolve_config_path
+from .config import Config, QualifiedName, load_config, resolve_config_path
 from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
 from .preview import preview as run_preview
@@ -163,30 +163,65 @@ def setup(
 
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
-            snap = _validated(session)
-            for p in snap.problems:
-                render.problems(out, [p])
-            p = session.plan(snap)
-            if p.empty:
-                out.print("Nothing to do: the databases match the config.")
-            else:
-                for note in p.notes:
-                    out.print(f"note: {note}")
+            _converge(session, _validated(session), frozenset(), wait, timeout)
+        return EXIT_OK
 
-                def show(number: int, step) -> None:
-                    out.print(f"[{number}/{len(p.steps)}] {step.database}: {step.summary}",
-                              markup=False)
+    _run(body)
 
-                leftover = converge(session, p, show)
-                if not leftover.empty:
-                    raise ReplError("setup did not converge; still to do: " + "; ".join(
-                        f"{s.database}: {s.summary}" for s in leftover.steps))
-                out.print(f"Done: {len(p.steps)} step(s) applied, "
-                          f"{len(p.copies)} table copy(ies) started.")
-            if wait:
-                estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
-                wait_for_sync(session, estimates, out, timeout)
-                out.print("Every table is ready.")
+
+def _converge(session: Session, snap, resync: frozenset[QualifiedName], wait: bool,
+              timeout: float | None) -> None:
+    """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
+    for problem in snap.problems:
+        render.problems(out, [problem])
+    p = session.plan(snap, resync)
+    if p.empty:
+        out.print("Nothing to do: the databases match the config.")
+    else:
+        for note in p.notes:
+            out.print(f"note: {note}")
+
+        def show(number: int, step) -> None:
+            out.print(f"[{number}/{len(p.steps)}] {step.database}: {step.summary}")
+
+        leftover = converge(session, p, show)
+        if not leftover.empty:
+            raise ReplError("setup did not converge; still to do: " + "; ".join(
+                f"{s.database}: {s.summary}" for s in leftover.steps))
+        out.print(f"Done: {len(p.steps)} step(s) applied, "
+                  f"{len(p.copies)} table copy(ies) started.")
+    if wait:
+        estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
+        wait_for_sync(session, estimates, out, timeout)
+        out.print("Every table is ready.")
+
+
+@app.command()
+def resync(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="The target whose tables to copy again.")],
+    tables: Annotated[list[str], typer.Argument(help="schema.table as configured.")],
+    config: ConfigOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Block until the copies are done.")
+                    ] = False,
+    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this "
+                                                        "many seconds.")] = None,
+) -> None:
+    """Copy those tables of TARGET again (and converge anything else that drifted there)."""
+
+    def body() -> int:
+        cfg = _config(ctx, config)
+        with Session(cfg, [target]) as session:
+            wanted = []
+            for text in tables:
+                try:
+                    relation = QualifiedName.parse(text)
+                except ValueError as exc:
+                    raise UsageError(f"table {text!r}: {exc}") from None
+                if relation not in cfg.targets[target].tables:
+                    raise UsageError(f"table {relation} is not configured for target {target}")
+                wanted.append(relation)
+            _converge(session, _validated(session), frozenset(wanted), wait, timeout)
         return EXIT_OK
 
     _run(body)

@@ -133,8 +133,12 @@ def _same_shape(want: TargetTable, have: TargetTable) -> bool:
         ({c.name: c for c in have.columns}, have.key)
 
 
-def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) -> Plan:
-    """Steps that converge one target (and its publications and slot on the source)."""
+def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
+                resync: frozenset[QualifiedName] = frozenset()) -> Plan:
+    """Steps that converge one target (and its publications and slot on the source).
+
+    Tables in `resync` are copied again even when nothing about them changed.
+    """
     plan = Plan()
     target, sub = want.target, want.subscription
     assert sub is not None
@@ -157,6 +161,8 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str]) 
         assert wanted is not None
         if not alive:
             copies[rel] = "initial copy"
+        elif rel in resync:
+            copies[rel] = "resync requested"
         elif found is None:
             copies[rel] = "new table"
         elif found[0].name != wanted[0].name:

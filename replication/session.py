@@ -158,18 +158,18 @@ class Session:
         return self.config.model_copy(update={
             "targets": {n: self.config.targets[n] for n in self.target_names}})
 
-    def plans(self, snap: Snapshot) -> tuple[dict[str, Plan], list[str]]:
-        """Per target, the steps converging it; and the notes on the config.
-
-        Only call on a snapshot without errors.
+    def plans(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset()
+              ) -> tuple[dict[str, Plan], list[str]]:
+        """Per target, the steps converging it (re-copying the `resync` tables too); and
+        the notes on the config. Only call on a snapshot without errors.
         """
         want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names)
         have = actual(self.config, snap.source, snap.targets, self.target_names)
         return {
-            n: plan_target(want.states[n], have[n], snap.targets[n].schemas)
+            n: plan_target(want.states[n], have[n], snap.targets[n].schemas, resync)
             for n in self.target_names
         }, want.notes
 
-    def plan(self, snap: Snapshot) -> Plan:
-        per_target, notes = self.plans(snap)
+    def plan(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset()) -> Plan:
+        per_target, notes = self.plans(snap, resync)
         return merge(list(per_target.values()), notes)

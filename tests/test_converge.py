@@ -205,3 +205,26 @@ def test_changing_a_tables_columns_recopies_only_that_table(env, repl):
     with env.target("analytics") as tgt:
         wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 5")
                    == [("changed",)], what="update after re-copy")
+
+
+def test_resync_recopies_only_the_named_tables(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(MORE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        tgt.execute("DELETE FROM public.orders WHERE id <= 10")  # drifted data
+        tgt.execute("INSERT INTO public.users VALUES (-1, 'target only', 'XX')")
+    with env.target("dev") as tgt:
+        tgt.execute("DELETE FROM public.orders WHERE id = 50")
+    result = repl("resync", "analytics", "public.orders", "--wait", "--timeout", "120",
+                  config=cfg)
+    assert "resync" not in result.stderr
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]
+        assert rows(tgt, "SELECT count(*) FROM public.users WHERE id = -1") == [(1,)]
+    with env.target("dev") as tgt:  # the other target was not touched
+        assert rows(tgt, "SELECT count(*) FROM public.orders") == [(39,)]
+    assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    err = repl("resync", "analytics", "public.nosuch", config=cfg, expect=2).stderr
+    assert "public.nosuch is not configured for target analytics" in err
