@@ -79,7 +79,10 @@ def preview(session: Session, target: str, table: str, limit: int) -> Preview:
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(PREVIEW_TABLE, columns)) \
                     as copy:
                 copy.write(data)
-            cur.execute(sql.SQL("SELECT {} FROM {}").format(columns, PREVIEW_TABLE))
+            # Text, as PostgreSQL prints each value: what `psql` would show on the target.
+            cur.execute(sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name))
+                                   for c in spec.columns), PREVIEW_TABLE))
             rows = cur.fetchall()
     return Preview(target, str(relation), [c.name for c in spec.columns], rows, notes)
 

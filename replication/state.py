@@ -69,6 +69,8 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             if added:
                 notes.append(f"target {target}, table {relation}: {', '.join(added)} added to "
                              "the column list (the replica identity is always replicated)")
+            if table.columns == "all":
+                notes += _new_under_all(config, source, target, relation, columns)
             row_filter = filters.get((target, relation))
             groups.setdefault(table.operations, []).append(
                 PublishedTable(relation, columns, row_filter.canonical if row_filter else None))
@@ -108,6 +110,22 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             estimated_rows=estimates,
         )
     return Desired(states, notes)
+
+
+def _new_under_all(config: Config, source: SourceCatalog, target: str,
+                   relation: QualifiedName, columns: tuple[str, ...]) -> list[str]:
+    """`columns: all` picks up columns added to production since the last setup."""
+    published = next((e for name, pub in source.publications.items()
+                      if owns_publication(config.name, target, name)
+                      and (e := pub.table(relation)) is not None), None)
+    if published is None:
+        return []
+    new = [c for c in columns if c not in published.columns]
+    if not new:
+        return []
+    return [f"target {target}, table {relation}: columns: all now includes {', '.join(new)}, "
+            f"which will be replicated unmasked to {target}; list the columns to keep them "
+            "in production"]
 
 
 def _ops_key(ops: frozenset[str]) -> tuple[int, ...]:

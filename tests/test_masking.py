@@ -187,12 +187,6 @@ def test_every_strategy_through_copy_and_changes(env, repl):
     assert "Nothing to do" in repl("setup", config=cfg).stdout
 
 
-def types(conn) -> list[str]:
-    return [r[0] for r in rows(conn, "SELECT format_type(atttypid, atttypmod) FROM "
-                                     "pg_attribute WHERE attrelid = 'public.people'::regclass "
-                                     "AND attnum > 0 ORDER BY attnum")]
-
-
 def test_preview_matches_target_and_writes_nothing(env_any, repl):
     env = env_any
     env.run_source(SCHEMA)
@@ -213,12 +207,7 @@ def test_preview_matches_target_and_writes_nothing(env_any, repl):
         stored = rows(dev, sql.SQL("SELECT {} FROM public.people ORDER BY people.id LIMIT 20")
                       .format(sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c))
                                                  for c in after_setup["columns"])))
-    with env.target("dev") as dev:
-        shown_as_text = [
-            tuple(dev.execute(sql.SQL("SELECT " + ", ".join(
-                f"%s::{t}::text" for t in types(dev))), row).fetchone())
-            for row in after_setup["rows"]]
-    assert shown_as_text == stored
+    assert [tuple(r) for r in after_setup["rows"]] == stored
 
 
 def test_secret_closed_to_other_roles_and_generated_when_absent(env_any, repl):

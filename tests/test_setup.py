@@ -113,3 +113,33 @@ def test_setup_filters_streams_and_converges(env, repl):
     (target,) = status["targets"]
     assert {t["state"] for t in target["tables"]} == {"ready"}
     assert target["slot_exists"] and target["wal_status"] in ("reserved", "extended")
+
+
+def test_unclassified_columns_and_strict_check(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    assert "unclassified" not in repl("check", "--strict", config=cfg).stdout
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    # A migration adds columns to production: not replicated, listed as unclassified.
+    env.run_source("ALTER TABLE public.users ADD COLUMN ssn text; "
+                   "ALTER TABLE public.events ADD COLUMN ip inet;")
+    checked = repl("check", config=cfg).stdout  # a warning only: exit 0
+    assert "table public.users, column ssn: unclassified" in checked
+    # columns: all was expanded at setup: a later column is unclassified too.
+    assert "table public.events, column ip: unclassified" in checked
+    strict = repl("check", "--strict", config=cfg, expect=1).stdout
+    assert "error: target analytics, table public.users, column ssn: unclassified" in strict
+    report = json.loads(repl("status", "--json", config=cfg, expect=None).stdout)
+    assert any("column ssn: unclassified" in w for w in report["warnings"])
+    with env.target("analytics") as tgt:
+        assert "ssn" not in target_columns(tgt, "public.users")
+    planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+    assert any("columns: all now includes ip, which will be replicated unmasked" in n
+               for n in planned["notes"])
+    assert [c["table"] for c in planned["copies"]] == ["public.events"]
+    repl("check", "--strict", config=env.write_config(
+        CONFIG.replace("exclude: [name, email, phone, birth_date, bio]",
+                       "exclude: [name, email, phone, birth_date, bio, ssn]")
+        .replace("columns: all\n", "columns: [user_id, kind, payload]\n        exclude: [ip]\n"),
+        "strict.yaml"))
