@@ -23,6 +23,8 @@ from .redact import redact
 from .session import Session
 from .status import collect
 from .teardown import teardown_plan
+from .verify import render_verify
+from .verify import verify as run_verify
 
 app = typer.Typer(
     add_completion=False,
@@ -252,6 +254,24 @@ def status(
                 if not watch:
                     return EXIT_OK if report.healthy else EXIT_PROBLEMS
                 time.sleep(interval)
+
+    _run(body)
+
+
+@app.command()
+def verify(ctx: typer.Context, targets: Targets = None, config: ConfigOption = None,
+           as_json: JsonOption = False) -> None:
+    """Compare source and targets: row counts, checksums of unmasked columns, and no raw
+    value in masked columns. Exit 1 on any difference."""
+
+    def body() -> int:
+        with Session(_config(ctx, config), targets) as session:
+            report = run_verify(session)
+        if as_json:
+            render.emit_json(out, report.to_dict())
+        else:
+            render_verify(out, report)
+        return EXIT_OK if report.ok else EXIT_PROBLEMS
 
     _run(body)
 

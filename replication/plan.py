@@ -128,9 +128,23 @@ def reshape_table(want: TargetTable, have: TargetTable) -> list[sql.Composable]:
     return actions
 
 
-def _same_shape(want: TargetTable, have: TargetTable) -> bool:
-    return ({c.name: c for c in want.columns}, want.key) == \
-        ({c.name: c for c in have.columns}, have.key)
+def shape_differences(want: TargetTable, have: TargetTable) -> list[str]:
+    """How the target table differs from what the source and config make it."""
+    out = []
+    for column in want.columns:
+        old = have.column(column.name)
+        if old is None:
+            out.append(f"{column.name} missing on the target")
+        elif old.type != column.type:
+            out.append(f"{column.name} is {old.type} on the target, {column.type} wanted")
+        elif old.not_null != column.not_null:
+            out.append(f"{column.name} NOT NULL differs")
+    wanted = {c.name for c in want.columns}
+    out += [f"{c.name} is not replicated" for c in have.columns if c.name not in wanted]
+    if want.key != have.key:
+        out.append(f"primary key ({', '.join(have.key or ())}) instead of "
+                   f"({', '.join(want.key or ())})")
+    return out
 
 
 def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
@@ -169,8 +183,10 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             copies[rel] = "operations changed"
         elif not found[1].same_as(wanted[1]):
             copies[rel] = "column list or row filter changed"
-        elif current is None or not _same_shape(table, current):
-            copies[rel] = "target table differs from the source"
+        elif current is None:
+            copies[rel] = "target table missing"
+        elif differences := shape_differences(table, current):
+            copies[rel] = "target table differs: " + "; ".join(differences)
         elif existing is not None and existing.state_of(rel) is None:
             copies[rel] = "not copied yet"
         elif table.mask_function != current.mask_function:
@@ -236,7 +252,12 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 sql.SQL("ALTER PUBLICATION {} DROP TABLE {}").format(
                     sql.Identifier(pub.name),
                     sql.SQL(", ").join(ident(e.relation) for e in leaving)))
-    if alive and dropped:
+    # The subscription must forget every table it is to copy again, and every table it
+    # should no longer have, whoever took it out of the publication (a DROP COLUMN ...
+    # CASCADE on production does): REFRESH PUBLICATION only copies tables it does not know.
+    stale = [rel for rel, _, _ in (existing.table_states if alive and existing else ())
+             if rel in copies or want.table(rel) is None]
+    if alive and (dropped or stale):
         run(SOURCE, f"wait until {sub.name} has applied what was sent before",
             action="await_slot", slot=sub.slot_name)
         run(target, "forget the tables removed from the publications",

@@ -137,7 +137,29 @@ class Session:
             ]
             snap.problems += probe_mask_expressions(db, name, custom)
         snap.problems += self._unclassified(src)
+        snap.problems += self._orphans(src)
         return snap
+
+    def _orphans(self, src: SourceCatalog) -> list[Problem]:
+        """repl's slots and publications on the source that no configured target owns:
+        left by a target removed from the config without `repl teardown`."""
+        found = []
+        mine = {f"{self.config.name}_{t}" for t in self.config.targets}
+        for name, slot in src.slots.items():
+            if name.startswith(f"{self.config.name}_") and name not in mine:
+                growing = "" if slot.active else " (and growing: nothing consumes it)"
+                found.append(Problem(
+                    "warning", "source",
+                    f"replication slot {name} belongs to no configured target and keeps "
+                    f"{slot.retained_bytes or 0} bytes of WAL{growing}; run `repl "
+                    "teardown` with the config that created it, or drop it: SELECT "
+                    f"pg_drop_replication_slot('{name}');",
+                    kind="orphan slot" if slot.active else "orphan slot retaining WAL"))
+        for name in src.publications:
+            if not any(owns_publication(self.config.name, t, name) for t in self.config.targets):
+                found.append(Problem("warning", "source",
+                                     f"publication {name} belongs to no configured target"))
+        return found
 
     def _unclassified(self, src: SourceCatalog) -> list[Problem]:
         found = []

@@ -155,6 +155,9 @@ def collect(session: Session) -> StatusReport:
         source=describe(config.source.dsn),
         source_version=snap.source.info.version,
         targets=targets,
-        problems=[str(p) for p in snap.errors],
-        warnings=[str(p) for p in snap.problems if p.severity == "warning"],
+        # An abandoned slot keeps production's WAL without bound: that is unhealthy.
+        problems=[str(p) for p in snap.problems
+                  if p.severity == "error" or p.kind == "orphan slot retaining WAL"],
+        warnings=[str(p) for p in snap.problems
+                  if p.severity == "warning" and p.kind != "orphan slot retaining WAL"],
     )

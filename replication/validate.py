@@ -180,7 +180,8 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
         for column in columns:
             if column not in names:
                 out.append(Problem("error", where(target, relation, column),
-                                   f"column listed in {key} does not exist on the source"))
+                                   f"column listed in {key} does not exist on the source "
+                                   "(dropped or renamed there? update the config)"))
     for column in listed:
         col = source.column(column)
         if col is not None and col.generated:

@@ -11,6 +11,8 @@ Nothing is written: the source is read in one READ ONLY snapshot per target, and
 target is read once the subscription has confirmed everything up to that snapshot.
 The comparison is exact while the tables are quiet; a change committed on the source
 while verify runs may reach the target before it is read and show as a difference.
+A table published without UPDATE, DELETE or TRUNCATE diverges from its source by design
+once those happen there: the differences they explain are notes, not problems.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class TableVerification:
     raw_check: str = "no masked columns"
     masked: list[MaskedColumn] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # differences the operations explain
 
     @property
     def checksum(self) -> str | None:
@@ -136,6 +139,7 @@ class _Check:
     result: TableVerification
     masks: dict[str, MaskSpec]
     row_filter: str | None  # canonical, as PostgreSQL deparsed it
+    operations: frozenset[str]  # published
     source_columns: dict[str, SourceColumn]
 
     @property
@@ -172,7 +176,8 @@ def _verify_target(session: Session, snap: Snapshot, state: TargetState,
             result.raw_check = "done" if spec.key else "skipped (no key)"
         report.tables.append(result)
         found = state.publication_of(rel)
-        check = _Check(spec, result, masks, found[1].row_filter if found else None,
+        assert found is not None
+        check = _Check(spec, result, masks, found[1].row_filter, found[0].operations,
                        {c.name: c for c in snap.source.tables[rel].columns})
         if not _verifiable(check, catalog.tables.get(rel), sub):
             continue
@@ -221,9 +226,10 @@ def _verifiable(check: _Check, actual: TargetTable | None, sub: Subscription | N
         result.state = SYNC_STATES.get(state, state)
         result.problems.append(f"not verified: its initial copy is not finished (state "
                                f"{result.state}); verify again once `repl status` shows it ready")
-    elif missing := [c.name for c in check.spec.columns if actual.column(c.name) is None]:
-        result.problems.append(f"the target table lacks column(s) {', '.join(missing)}; "
-                               "`repl setup` reshapes it")
+    elif differ := [c.name for c in check.spec.columns if actual.column(c.name) is None
+                    or actual.column(c.name).type != c.type]:
+        result.problems.append(f"the target table lacks column(s) {', '.join(differ)} or has "
+                               "them with another type; `repl setup` reshapes it")
     else:
         return True
     if check.masks:
@@ -240,8 +246,8 @@ def _attempt(result: TableVerification, *dbs: Database) -> Iterator[None]:
                 stack.enter_context(db.conn.transaction(force_rollback=True))
             yield
     except psycopg.Error as exc:
-        where = " or ".join(db.label for db in dbs)
-        result.problems.append(f"verify failed on {where}: {redact(str(exc)).strip()}")
+        first_line = (redact(str(exc)).strip().splitlines() or ["?"])[0]
+        result.problems.append(f"could not verify: {first_line}")
 
 
 def _settings(db: Database, settings: dict[str, str]) -> None:
@@ -356,13 +362,23 @@ def _compare(check: _Check) -> None:
     result = check.result
     if result.problems:
         return
-    if result.source_rows != result.target_rows:
+    src, tgt = result.source_rows or 0, result.target_rows or 0
+    unreplicated = [op for op in ("update", "delete", "truncate") if op not in check.operations]
+    why = f" (expected: this table does not receive {', '.join(map(str.upper, unreplicated))})"
+    if src != tgt:
+        # Rows stay on the target after an unreplicated DELETE or TRUNCATE; a row updated
+        # into the row filter without UPDATE being published never reaches it.
+        explained = (tgt > src and ("delete" in unreplicated or "truncate" in unreplicated)) \
+            or (tgt < src and "update" in unreplicated and check.row_filter is not None)
         which = "match the row filter" if check.row_filter else "are"
-        result.problems.append(f"row count differs: {result.source_rows} row(s) in the source "
-                               f"{which}, {result.target_rows} in the target")
+        message = f"row count differs: {src} row(s) in the source {which}, {tgt} in the target"
+        (result.notes if explained else result.problems).append(
+            message + (why if explained else ""))
     if result.checksum == "mismatch":
-        result.problems.append("checksum of the unmasked columns "
-                               f"({', '.join(result.checksum_columns)}) differs")
+        message = f"checksum of the unmasked columns ({', '.join(result.checksum_columns)}) " \
+            "differs"
+        (result.notes if unreplicated else result.problems).append(
+            message + (why if unreplicated else ""))
     for column in result.masked:
         if column.raw_rows:
             result.problems.append(
@@ -384,6 +400,10 @@ def render_verify(con: Console, report: VerifyReport) -> None:
     for target in report.targets:
         for note in target.notes:
             con.print(f"note: target {target.target}: {note}", markup=False)
+        for tv in target.tables:
+            for note in tv.notes:
+                con.print(f"note: target {target.target}, table {tv.table}: {note}",
+                          markup=False)
     for line in report.problems:
         con.print(f"[red]problem:[/] {escape(line)}", markup=True)
     con.print("OK: every table matches its source." if report.ok

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import rows
+from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -94,3 +94,25 @@ def test_teardown_of_one_target_leaves_the_other_streaming(env_any, repl):
     assert left["dev"]["subscriptions"] == [("repl_dev",)]
     report = json.loads(repl("status", "dev", "--json", config=cfg).stdout)
     assert report["healthy"] is True
+
+
+def test_target_removed_from_config_is_reported(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    only_dev = env.write_config(CONFIG.replace(
+        "  analytics:\n    dsn: \"{target:analytics}\"\n    tables:\n"
+        "      public.events: {columns: all, operations: [insert]}\n", ""), "dev-only.yaml")
+    out = repl("check", config=only_dev).stdout
+    assert "replication slot repl_analytics belongs to no configured target" in out
+    assert "pg_drop_replication_slot('repl_analytics')" in out
+    assert "publication repl_analytics_i belongs to no configured target" in out
+    report = json.loads(repl("status", "--json", config=only_dev).stdout)
+    assert any("repl_analytics" in w for w in report["warnings"])  # still consumed
+    with env.target("analytics") as tgt:  # the forgotten target stops consuming
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics DISABLE")
+    wait_until(lambda: repl("status", config=only_dev, expect=None).exit_code == 1,
+               what="status to fail on the abandoned slot")
+    report = json.loads(repl("status", "--json", config=only_dev, expect=1).stdout)
+    assert any("repl_analytics" in p and "growing" in p for p in report["problems"])

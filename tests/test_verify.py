@@ -118,8 +118,8 @@ def rendered(report: VerifyReport) -> str:
     return out.getvalue()
 
 
-def test_verify_counts_checksums_and_raw_values(env, repl):
-    pass
+def test_verify_counts_checksums_and_raw_values(env_any, repl):
+    env = env_any
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG)
     repl("setup", "--wait", "--timeout", "120", config=cfg)
@@ -139,11 +139,26 @@ def test_verify_counts_checksums_and_raw_values(env, repl):
             [(date(2020, 1, 1),)]
     assert "OK: every table matches its source." in rendered(report)
 
+    # Insert-only: a row deleted on the source stays on the target, by design. The
+    # differences are shown, as notes.
+    env.run_source("DELETE FROM public.events WHERE payload = 'payload 1'")
+    report = run_verify(cfg)
+    healthy = {**HEALTHY, ("dev", "public.events"): (
+        "ready", 14, 15, "mismatch", "skipped (no key)", {"token": None})}
+    assert summary(report) == healthy
+    assert report.ok and report.problems == []
+    expected = " (expected: this table does not receive UPDATE, DELETE, TRUNCATE)"
+    assert tables(report)["dev", "public.events"].notes == [
+        "row count differs: 14 row(s) in the source match the row filter, 15 in the target"
+        + expected,
+        "checksum of the unmasked columns (kind, payload) differs" + expected]
+    assert "note: target dev, table public.events: row count differs" in rendered(report)
+
     # A row deleted on the target: the counts differ (the row filter keeps 15 of 30).
     with env.target("dev") as dev:
         dev.execute("DELETE FROM public.orders WHERE id = 4")
     report = run_verify(cfg)
-    assert summary(report) == {**HEALTHY, ("dev", "public.orders"): (
+    assert summary(report) == {**healthy, ("dev", "public.orders"): (
         "ready", 15, 14, "mismatch", "no masked columns", {})}
     assert not report.ok
     assert report.problems == [
@@ -156,14 +171,14 @@ def test_verify_counts_checksums_and_raw_values(env, repl):
     assert "public.orders" in text and "2 problem(s) found." in text
     with env.target("dev") as dev:  # put back exactly what was there: the checksum agrees
         dev.execute("INSERT INTO public.orders VALUES (4, 5, 14.00, 'paid')")
-    assert summary(run_verify(cfg)) == HEALTHY
+    assert summary(run_verify(cfg)) == healthy
 
     # An unmasked value changed on the target: same counts, another checksum.
     with env.target("dev") as dev:
         dev.execute("UPDATE public.users SET seen_at = seen_at + interval '1 microsecond' "
                     "WHERE id = 2")
     report = run_verify(cfg)
-    assert summary(report) == {**HEALTHY, ("dev", "public.users"): (
+    assert summary(report) == {**healthy, ("dev", "public.users"): (
         "ready", 40, 40, "mismatch", "done", {"name": 0, "email": 0, "birth_date": 0})}
     assert report.problems == [
         "target dev, table public.users: checksum of the unmasked columns "
@@ -171,7 +186,7 @@ def test_verify_counts_checksums_and_raw_values(env, repl):
     with env.target("dev") as dev:
         dev.execute("UPDATE public.users SET seen_at = seen_at - interval '1 microsecond' "
                     "WHERE id = 2")
-    assert summary(run_verify(cfg)) == HEALTHY
+    assert summary(run_verify(cfg)) == healthy
 
     # The masking trigger disabled: an update arrives raw, the whole row (the apply
     # worker receives every published column). Row 8's new birth date is the first of a
@@ -188,7 +203,7 @@ def test_verify_counts_checksums_and_raw_values(env, repl):
                        (8, "Person 8", "p8@corp.io", date(2021, 1, 1))],
                    what="raw values on the target (trigger disabled)")
     report = run_verify(cfg)
-    assert summary(report) == {**HEALTHY, ("dev", "public.users"): (
+    assert summary(report) == {**healthy, ("dev", "public.users"): (
         "ready", 40, 40, "match", "done", {"name": 2, "email": 2, "birth_date": 1})}
     assert report.problems == [
         "target dev, table public.users: column name: 2 target row(s) hold the raw source "
@@ -235,8 +250,8 @@ targets:
 """
 
 
-def test_tables_not_ready_or_missing_are_reported(env, repl):
-    pass
+def test_tables_not_ready_or_missing_are_reported(env_any, repl):
+    env = env_any
     env.run_source(NOT_READY_SCHEMA)
     cfg = env.write_config(NOT_READY_CONFIG)
     repl("setup", "--wait", "--timeout", "120", config=cfg)
@@ -318,10 +333,10 @@ targets:
 """
 
 
-def test_raw_check_evaluates_every_strategy_as_the_trigger_does(env, repl):
+def test_raw_check_evaluates_every_strategy_as_the_trigger_does(env_any, repl):
     """With the trigger disabled every row arrives raw; verify must count exactly the
     values the trigger had changed (the masked values stored before are the oracle)."""
-    pass
+    env = env_any
     env.run_source(STRATEGIES_SCHEMA)
     cfg = env.write_config(STRATEGIES_CONFIG)
     repl("setup", "--wait", "--timeout", "120", config=cfg)
@@ -354,3 +369,18 @@ def test_raw_check_evaluates_every_strategy_as_the_trigger_does(env, repl):
     report = run_verify(cfg)
     assert {m.column: m.raw_rows for m in report.targets[0].tables[0].masked} == changed
     assert len(report.problems) == 16
+
+
+def test_verify_command_exit_codes(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    ok = repl("verify", config=cfg)
+    assert "OK: every table matches its source." in ok.stdout
+    with env.target("dev") as dev:
+        dev.execute("DELETE FROM public.orders WHERE id = (SELECT min(id) FROM public.orders)")
+    failed = repl("verify", "--json", config=cfg, expect=1)
+    report = json.loads(failed.stdout)
+    assert report["ok"] is False
+    assert any("table public.orders: row count differs" in p for p in report["problems"])
