@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
@@ -57,6 +58,14 @@ def _config(ctx: typer.Context, option: str | None) -> Config:
     config = load_config(resolve_config_path(chosen, os.environ), os.environ)
     redact.add(*config.secrets())
     return config
+
+
+def _show(as_json: bool, data: Callable[[], Any], human: Callable[[], None]) -> None:
+    """One report, two forms: JSON for machines, or the human rendering."""
+    if as_json:
+        render.emit_json(out, data())
+    else:
+        human()
 
 
 def _run(body: Callable[[], int]) -> None:
@@ -141,10 +150,7 @@ def plan(ctx: typer.Context, targets: Targets = None, config: ConfigOption = Non
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
             p = session.plan(_validated(session))
-        if as_json:
-            render.emit_json(out, render.plan_to_dict(p))
-        else:
-            render.plan(out, p)
+        _show(as_json, lambda: render.plan_to_dict(p), lambda: render.plan(out, p))
         return EXIT_OK
 
     _run(body)
@@ -247,10 +253,7 @@ def status(
                 report = collect(session)
                 if watch and out.is_terminal:
                     out.clear()
-                if as_json:
-                    render.emit_json(out, report.to_dict())
-                else:
-                    render.status(out, report)
+                _show(as_json, report.to_dict, lambda r=report: render.status(out, r))
                 if not watch:
                     return EXIT_OK if report.healthy else EXIT_PROBLEMS
                 time.sleep(interval)
@@ -267,10 +270,7 @@ def verify(ctx: typer.Context, targets: Targets = None, config: ConfigOption = N
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
             report = run_verify(session)
-        if as_json:
-            render.emit_json(out, report.to_dict())
-        else:
-            render_verify(out, report)
+        _show(as_json, report.to_dict, lambda: render_verify(out, report))
         return EXIT_OK if report.ok else EXIT_PROBLEMS
 
     _run(body)
@@ -290,12 +290,7 @@ def preview(
     def body() -> int:
         with Session(_config(ctx, config), [target]) as session:
             result = run_preview(session, target, table, limit)
-        if as_json:
-            render.emit_json(out, {"target": result.target, "table": result.table,
-                                   "columns": result.columns, "notes": result.notes,
-                                   "rows": [list(r) for r in result.rows]})
-        else:
-            render.preview(out, result)
+        _show(as_json, lambda: asdict(result), lambda: render.preview(out, result))
         return EXIT_OK
 
     _run(body)
