@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__, migrations
 from .db import Database
@@ -22,9 +23,7 @@ POLL_S = 0.2
 
 
 def execute(db: Database, statement: sql.Composable) -> None:
-    """Run exactly one statement: the extended protocol refuses a second one."""
-    text = statement.as_string(db.conn).replace("%", "%%")
-    db.conn.execute(text.encode(), ())  # type: ignore[arg-type]
+    db.execute_one(statement)
 
 
 def await_slot(source: Database, slot: str, timeout: float = AWAIT_SLOT_TIMEOUT_S) -> None:
@@ -65,6 +64,7 @@ def run_step(session: Session, step: Step) -> None:
     if step.transactional:
         with db.conn.transaction():
             if step.action == "install_masking":
+                db.keep_out_of_log()
                 for text in install_statements():  # repl's own files: trusted SQL
                     db.conn.execute(text.encode())  # type: ignore[arg-type]
             for statement in step.statements:
@@ -81,7 +81,7 @@ def apply(session: Session, plan: Plan,
             on_step(number, step)
         try:
             run_step(session, step)
-        except psycopg.Error as exc:
+        except (psycopg.Error, SQLAlchemyError) as exc:
             raise ApplyError(
                 f"step {number} ({step.summary}) on {step.database} failed: "
                 f"{redact(str(exc)).strip()}\nthe databases are left as far as the plan got; "

@@ -151,11 +151,10 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
     columns: dict[int, list[Column]] = defaultdict(list)
     for c in db.query("catalog/columns", {"oids": oids}):
         columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
-    keys = {
-        r["root"]: (r["indexname"], tuple(r["columns"]))
-        for r in db.query("catalog/replica_identity", {"oids": oids})
-        if r["root"] == r["relid"] and r["columns"]
-    }
+    # The target's primary key, whatever its replica identity setting: it is what
+    # repl creates, and what apply uses to find rows.
+    keys = {r["oid"]: (r["name"], tuple(r["columns"]))
+            for r in db.query("catalog/primary_keys", {"oids": oids})}
     triggers = {t["oid"]: t for t in db.query(
         "catalog/mask_triggers", {"oids": oids, "trigger": TRIGGER_NAME})}
     result = {}

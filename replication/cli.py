@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import psycopg
 import typer
 
 from . import render
@@ -85,6 +86,9 @@ def _run(body: Callable[[], int]) -> None:
         code = EXIT_USAGE
     except ReplError as exc:
         err.print(f"error: {redact(str(exc))}", markup=False)
+        code = EXIT_PROBLEMS
+    except psycopg.Error as exc:  # a connection lost mid-command, a server error
+        err.print(f"error: PostgreSQL: {redact(str(exc)).strip()}", markup=False)
         code = EXIT_PROBLEMS
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -42,6 +42,24 @@ class Database:
             cur.execute(statement if not isinstance(statement, str) else sql.SQL(statement),
                         params)
 
+    def execute_one(self, statement: sql.Composable) -> list[tuple]:
+        """Run exactly one statement, and return its rows (if any).
+
+        Sent with the extended protocol (as a prepared statement), so PostgreSQL refuses
+        a second statement smuggled into config text (row filters, `sql` masks).
+        """
+        text = statement.as_string(self.conn).encode()
+        with self.conn.cursor() as cur:
+            cur.execute(text, prepare=True)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+
+    def keep_out_of_log(self) -> None:
+        """In the current transaction, keep statements (the masking key's) out of the
+        server log. Only a superuser may; others rely on the server's log settings."""
+        if self.scalar("SELECT pg_catalog.current_setting('is_superuser') = 'on'"):
+            self.execute("SET LOCAL log_statement = 'none'")
+            self.execute("SET LOCAL log_min_duration_statement = -1")
+
     def scalar(self, statement: sql.Composable | str, params: Any = None) -> Any:
         with self.conn.cursor() as cur:
             cur.execute(statement if not isinstance(statement, str) else sql.SQL(statement),
@@ -63,6 +81,9 @@ def connect(dsn: str, label: str, *, source: bool = False) -> Database:
         )
     except psycopg.Error as exc:
         raise ConnectError(f"cannot connect to {label}: {redact(str(exc)).strip()}") from None
+    # Types and expressions read from the catalogs come out schema-qualified unless they
+    # live in pg_catalog: they mean the same in every session, the apply worker's too.
+    conn.execute("SET search_path = pg_catalog, pg_temp")
     if source:
         conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(SOURCE_LOCK_TIMEOUT)))
         conn.execute(

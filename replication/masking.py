@@ -54,6 +54,8 @@ def target_column(spec: MaskSpec | None, column: SourceColumn) -> Column:
         return Column(column.name, "text", column.not_null)
     if spec.strategy == "null":
         return Column(column.name, column.type, False)
+    if spec.strategy == "sql" and column.type_category == "S":
+        return Column(column.name, "text", column.not_null)  # a varchar(5) grows
     return Column(column.name, column.type, column.not_null)
 
 
@@ -63,9 +65,35 @@ def function_name(relation: QualifiedName) -> str:
     return f"mask_{digest[:24]}"
 
 
-def _expression(spec: MaskSpec, ref: str, column: SourceColumn) -> str:
-    """The masked value of `ref` (NEW."col") as plpgsql; the keys are in ikey, okey."""
+def sql_mask_function(relation: QualifiedName, column: SourceColumn, spec: MaskSpec) -> str:
+    """A custom `sql` mask becomes a SQL function of its own, named by a digest of
+    everything that defines it, so that any change makes a new function (and so a new
+    trigger body, hence a re-copy)."""
+    parts = (relation.schema, relation.name, column.name, target_column(spec, column).type,
+             str(spec.param("expression")))
+    return f"mask_sql_{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
+
+
+def create_sql_mask(relation: QualifiedName, column: SourceColumn, spec: MaskSpec,
+                    schema: str = "repl") -> sql.Composable:
+    """The function of a custom `sql` mask. Its body is one SQL expression of `value`,
+    parsed and bound when the function is created (a SQL-standard body): sent as one
+    statement, the user's text cannot add another, and nothing is spliced into PL/pgSQL.
+    `value` has the column's type on the target, as the trigger sees it."""
+    stored = sql.SQL(target_column(spec, column).type)
+    return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql "
+                   "RETURN ({})").format(
+        sql.Identifier(schema, sql_mask_function(relation, column, spec)),
+        sql.Identifier("value"), stored, stored, sql.SQL(str(spec.param("expression"))))
+
+
+def mask_expression(spec: MaskSpec, ref: str, column: SourceColumn,
+                    relation: QualifiedName) -> str:
+    """The masked value of `ref` (NEW."col"), as the trigger computes it; the keys are
+    in `ikey` and `okey`. Also used by verify, which must compute exactly the same."""
     s = spec.strategy
+    if s == "sql":
+        return f"repl.{sql_mask_function(relation, column, spec)}({ref})"
     if s in ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits"):
         return f"repl.mask_{s}({ref}::text, ikey, okey)"
     if s == "partial":
@@ -85,17 +113,19 @@ def _expression(spec: MaskSpec, ref: str, column: SourceColumn) -> str:
             return f"repl.mask_noise({ref}::float8, {ratio!r}::float8, ikey, okey)"
         result = f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey)"
         return f"pg_catalog.round({result})" if column.type_name in INTEGER_TYPES else result
-    raise ValueError(f"no expression for strategy {s}")  # sql is handled by the caller
+    raise ValueError(f"no expression for strategy {s}")
 
 
-def trigger_body(masks: dict[str, MaskSpec], columns: dict[str, SourceColumn]) -> str:
+def trigger_body(relation: QualifiedName, masks: dict[str, MaskSpec],
+                 columns: dict[str, SourceColumn]) -> str:
     """PL/pgSQL body of the table's masking trigger function.
 
     On UPDATE a column whose NEW value equals the stored OLD one is left alone: that is
     what the apply worker hands over for an unchanged TOASTed value (the target's own,
     already masked value), and masking it again would change it (SPEC: stable).
     Every other NEW value is the raw production value and is masked again, to the same
-    result, since every strategy is deterministic.
+    result, since every strategy is deterministic. Values compare as text: every type
+    has a text form, not every type an equality operator (json).
     """
     lines = []
     # The key functions are IMMUTABLE without arguments: plpgsql plans each default
@@ -111,14 +141,17 @@ def trigger_body(masks: dict[str, MaskSpec], columns: dict[str, SourceColumn]) -
         if spec.strategy == "null":
             lines.append(f"    {ref} := NULL;")
             continue
-        if spec.strategy == "sql":
-            assign = (f"        DECLARE value {columns[name].type} := {ref};\n"
-                      f"        BEGIN {ref} := ({spec.param('expression')}); END;")
-        else:
-            assign = f"        {ref} := {_expression(spec, ref, columns[name])};"
-        lines.append(f"    IF TG_OP = 'INSERT' OR {ref} IS DISTINCT FROM {old} THEN\n"
+        assign = f"        {ref} := {mask_expression(spec, ref, columns[name], relation)};"
+        lines.append(f"    IF TG_OP = 'INSERT' OR {ref}::text IS DISTINCT FROM {old}::text THEN\n"
                      f"{assign}\n    END IF;")
     return f"\n{declare}BEGIN\n" + "\n".join(lines) + "\n    RETURN NEW;\nEND\n"
+
+
+def store_key(ikey: bytes, okey: bytes, origin: str) -> sql.Composable:
+    return sql.SQL("INSERT INTO repl.secret (ikey, okey, source) VALUES ({}, {}, {}) "
+                   "ON CONFLICT (only_row) DO UPDATE SET ikey = excluded.ikey, "
+                   "okey = excluded.okey, source = excluded.source").format(
+        sql.Literal(ikey), sql.Literal(okey), sql.Literal(origin))
 
 
 def create_function(relation: QualifiedName, body: str) -> sql.Composable:
@@ -129,11 +162,13 @@ def create_function(relation: QualifiedName, body: str) -> sql.Composable:
         sql.Identifier("repl", function_name(relation)), sql.Literal(body))
 
 
-def create_trigger(relation: QualifiedName, body: str) -> list[sql.Composable]:
+def create_trigger(relation: QualifiedName, body: str,
+                   sql_masks: list[sql.Composable]) -> list[sql.Composable]:
     function = sql.Identifier("repl", function_name(relation))
     table = sql.Identifier(relation.schema, relation.name)
     trigger = sql.Identifier(TRIGGER_NAME)
     return [
+        *sql_masks,
         create_function(relation, body),
         sql.SQL("COMMENT ON FUNCTION {}() IS {}").format(
             function, sql.Literal(f"repl masking trigger of {relation}")),

@@ -161,6 +161,8 @@ class TargetTable:
     key_name: str | None = field(default=None, compare=False)  # actual only
     mask_function: str | None = None  # body of its masking trigger function, if masked
     mask_trigger: str | None = None  # the trigger's pg_trigger.tgenabled ("A": always)
+    # desired only: the statements creating its custom `sql` mask functions
+    mask_sql: tuple[str, ...] = field(default=(), compare=False)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from .config import OPERATIONS, QualifiedName
-from .masking import create_trigger, drop_trigger
+from .masking import create_trigger, drop_trigger, store_key
 from .model import Publication, PublishedTable, Role, TargetState, TargetTable
-from .redact import redact
+from .redact import redact, redact_conninfo
 
 SOURCE = "source"
 
@@ -33,6 +33,7 @@ class Step:
     action: str = "sql"
     slot: str | None = None  # await_slot: until it confirms the current LSN; drop_slot
     sensitive: bool = False  # its SQL holds the masking key: never shown
+    display: tuple[sql.Composable, ...] = ()  # shown instead (a password masked)
 
     def text(self) -> str:
         """The SQL as it will run, with secrets redacted; or what the step does."""
@@ -40,7 +41,8 @@ class Step:
             return "-- (statement not shown: it contains the masking key)"
         if not self.statements:
             return f"-- {self.summary}"
-        return redact(";\n".join(s.as_string(None) for s in self.statements) + ";")
+        shown = self.display or self.statements
+        return redact(";\n".join(s.as_string(None) for s in shown) + ";")
 
 
 @dataclass(frozen=True)
@@ -162,8 +164,11 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
 
     sub_name = sql.Identifier(sub.name)
     existing = have.subscription
-    # A subscription whose slot is gone can never stream again: recreate it, copy all.
-    broken = existing is not None and have.slot is None
+    # A subscription whose slot is gone, or was invalidated for exceeding
+    # max_slot_wal_keep_size, can never stream again: recreate both, copy every table.
+    lost = have.slot is not None and have.slot.wal_status == "lost"
+    detached = existing is not None and existing.slot_name != sub.slot_name  # e.g. NONE
+    broken = existing is not None and (have.slot is None or lost or detached)
     alive = existing is not None and not broken
 
     # Which tables need a (re)copy, and why.
@@ -215,7 +220,8 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         run(target, f"migrate the repl schema to revision {want.schema_revision}",
             action="migrate")
     if broken:
-        run(target, "drop the subscription whose slot is missing (it is recreated below)",
+        why = "lost" if lost else "detached" if detached else "missing"
+        run(target, f"drop the subscription whose slot is {why} (it is recreated below)",
             sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub_name),
             sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub_name),
             sql.SQL("DROP SUBSCRIPTION {}").format(sub_name))
@@ -232,10 +238,7 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             sql.SQL("CREATE OR REPLACE FUNCTION repl.masking_version() RETURNS text "
                     "LANGUAGE sql IMMUTABLE AS {}").format(sql.Literal(
                         "SELECT " + sql.Literal(want.masking_version).as_string(None))),
-            sql.SQL("INSERT INTO repl.secret (ikey, okey, source) VALUES ({}, {}, {}) "
-                    "ON CONFLICT (only_row) DO UPDATE SET ikey = excluded.ikey, "
-                    "okey = excluded.okey, source = excluded.source").format(
-                        sql.Literal(ikey), sql.Literal(okey), sql.Literal(origin)),
+            store_key(ikey, okey, origin),
             action="install_masking", sensitive=True)
     for table in want.tables:
         if have.table(table.relation) is None:
@@ -278,7 +281,8 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 hazards=(f"deletes the rows of {table.relation} on {target}",))
         if table.mask_function:
             run(target, f"masking trigger on {table.relation}",
-                *create_trigger(table.relation, table.mask_function))
+                *create_trigger(table.relation, table.mask_function,
+                                [sql.SQL(s) for s in table.mask_sql]))
         elif current is not None and current.mask_function:
             run(target, f"drop the masking trigger of {table.relation}",
                 *drop_trigger(table.relation))
@@ -309,7 +313,10 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                     sql.SQL(", ").join(_publication_table(e) for e in adding)))
 
     # 5. Source: the slot, created before the subscription (same-cluster safe).
-    if have.slot is None:
+    if lost:
+        run(SOURCE, f"drop replication slot {sub.slot_name}, invalidated (wal_status lost)",
+            action="drop_slot", slot=sub.slot_name)
+    if have.slot is None or lost:
         run(SOURCE, f"create replication slot {sub.slot_name}", sql.SQL(
             "SELECT pg_catalog.pg_create_logical_replication_slot({}, 'pgoutput')").format(
                 sql.Literal(sub.slot_name)), transactional=False)
@@ -318,18 +325,23 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
     copy_hazards = tuple(
         f"copies {c.relation} ({rows_text(c.estimated_rows)}): {c.reason}" for c in plan.copies)
     if not alive:
-        run(target, f"create subscription {sub.name}", sql.SQL(
-            "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH ("
-            "create_slot = false, slot_name = {}, copy_data = true, enabled = true)").format(
-                sub_name, sql.Literal(sub.conninfo),
-                sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
-                sql.Literal(sub.slot_name)), hazards=copy_hazards)
+        def create(conninfo: str) -> sql.Composable:
+            return sql.SQL(
+                "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (create_slot = false, "
+                "slot_name = {}, copy_data = true, enabled = true)").format(
+                    sub_name, sql.Literal(conninfo),
+                    sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
+                    sql.Literal(sub.slot_name))
+        run(target, f"create subscription {sub.name}", create(sub.conninfo),
+            hazards=copy_hazards, display=(create(redact_conninfo(sub.conninfo)),))
     else:
         assert existing is not None
         if existing.conninfo is not None and existing.conninfo != sub.conninfo:
             run(target, "change the subscription's connection to the source",
                 sql.SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(
-                    sub_name, sql.Literal(sub.conninfo)))
+                    sub_name, sql.Literal(sub.conninfo)),
+                display=(sql.SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(
+                    sub_name, sql.Literal(redact_conninfo(sub.conninfo))),))
         if existing.publications != sub.publications:
             if sub.publications - existing.publications:
                 # PostgreSQL < 18 fails decoding WAL older than a publication the

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from .config import QualifiedName
 from .errors import UsageError, ValidationFailed
-from .masking import create_function, function_name
+from .masking import create_function, function_name, store_key
 from .masking_sql import install_statements
 from .plan import ident
 from .session import Session
@@ -70,7 +70,8 @@ def preview(session: Session, target: str, table: str, limit: int) -> Preview:
                 sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type))
                 for c in spec.columns)))
         if spec.mask_function:
-            _install_masking(session, target, state.mask_keys, relation, spec.mask_function)
+            _install_masking(session, target, state.mask_keys, relation, spec.mask_function,
+                             spec.mask_sql)
             if state.mask_keys[2] == "generated" and snap.targets[target].mask_keys is None:
                 notes.append("no masking.secret is configured and this target has no key yet:"
                              " the preview uses a throwaway key, so keyed values will differ "
@@ -88,7 +89,7 @@ def preview(session: Session, target: str, table: str, limit: int) -> Preview:
 
 
 def _install_masking(session: Session, target: str, keys: tuple[bytes, bytes, str],
-                     relation: QualifiedName, body: str) -> None:
+                     relation: QualifiedName, body: str, sql_masks: tuple[str, ...]) -> None:
     """Inside the preview's transaction: repl's masking functions, key and trigger."""
     db = session.db(target)
     db.execute("CREATE SCHEMA IF NOT EXISTS repl")
@@ -98,11 +99,10 @@ def _install_masking(session: Session, target: str, keys: tuple[bytes, bytes, st
         # Before the first setup: a stand-in with the columns the key reader uses.
         db.execute("CREATE TABLE repl.secret (only_row boolean PRIMARY KEY DEFAULT true, "
                    "ikey bytea NOT NULL, okey bytea NOT NULL, source text NOT NULL)")
-    ikey, okey, origin = keys
-    db.execute(sql.SQL("INSERT INTO repl.secret (ikey, okey, source) VALUES ({}, {}, {}) "
-                       "ON CONFLICT (only_row) DO UPDATE SET ikey = excluded.ikey, "
-                       "okey = excluded.okey").format(
-        sql.Literal(ikey), sql.Literal(okey), sql.Literal(origin)))
+    db.keep_out_of_log()
+    db.execute(store_key(*keys))
+    for statement in sql_masks:
+        db.execute_one(sql.SQL(statement))
     db.execute(create_function(relation, body))
     db.execute(sql.SQL("CREATE TRIGGER repl_mask BEFORE INSERT OR UPDATE ON {} "
                        "FOR EACH ROW EXECUTE FUNCTION {}()").format(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 MASK = "********"
 
@@ -29,3 +33,26 @@ class Redactor:
 
 
 redact = Redactor()
+
+
+def redact_data(data: Any) -> Any:
+    """Every string inside `data` redacted: done before JSON encoding, whose escaping
+    would otherwise hide a secret from the text replacement."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact_data(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact_data(v) for v in data]
+    return data
+
+
+def redact_conninfo(dsn: str) -> str:
+    """The connection string with its password replaced, still a valid conninfo."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return MASK
+    if "password" in params:
+        params["password"] = MASK
+    return make_conninfo(**params)

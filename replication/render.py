@@ -16,7 +16,7 @@ from rich.text import Text
 
 from .plan import Plan
 from .preview import Preview
-from .redact import redact
+from .redact import redact_data
 from .status import StatusReport
 from .validate import Problem
 
@@ -39,7 +39,7 @@ def table(con: Console, *columns: str, title: str | None = None) -> Table:
 
 
 def emit_json(con: Console, data: Any) -> None:
-    con.print_json(redact(json.dumps(data, default=str)), highlight=False)
+    con.print_json(json.dumps(redact_data(data), default=str), highlight=False)
 
 
 def problems(con: Console, found: list[Problem]) -> None:

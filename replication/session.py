@@ -18,6 +18,7 @@ from .validate import (
     Problem,
     RowFilter,
     check_config,
+    check_distinct_databases,
     check_roles,
     check_source_server,
     check_target_server,
@@ -113,6 +114,7 @@ class Session:
             if f"{self.config.name}_{name}" not in src.slots
         )
         snap.problems += check_source_server(src, new_slots, need_publications=True)
+        snap.problems += check_distinct_databases(src, targets)
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
             snap.problems += check_roles(name, self.config.targets[name].roles, cat)
@@ -129,7 +131,7 @@ class Session:
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
         for name, db in self.targets.items():
             custom = [
-                (rel, column, spec.param("expression"), src.tables[rel].column(column).type)
+                (rel, src.tables[rel].column(column), spec)
                 for rel, table in self.config.targets[name].tables.items()
                 if rel in src.tables
                 for column, spec in table.mask.items()
@@ -180,12 +182,13 @@ class Session:
         return self.config.model_copy(update={
             "targets": {n: self.config.targets[n] for n in self.target_names}})
 
-    def plans(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset()
-              ) -> tuple[dict[str, Plan], list[str]]:
+    def plans(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset(),
+              expand_all: bool = True) -> tuple[dict[str, Plan], list[str]]:
         """Per target, the steps converging it (re-copying the `resync` tables too); and
         the notes on the config. Only call on a snapshot without errors.
         """
-        want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names)
+        want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names,
+                       expand_all)
         have = actual(self.config, snap.source, snap.targets, self.target_names)
         return {
             n: plan_target(want.states[n], have[n], snap.targets[n].schemas, resync)

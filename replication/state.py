@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .catalog import SourceCatalog, TargetCatalog
 from .config import OPERATIONS, Config, QualifiedName
-from .masking import library_version, target_column, trigger_body
+from .masking import create_sql_mask, library_version, target_column, trigger_body
 from .masking_sql import padded_keys
 from .migrations import head_revision
 from .model import (
@@ -53,8 +53,13 @@ def mask_keys(config: Config, catalog: TargetCatalog) -> tuple[bytes, bytes, str
 
 def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
             filters: dict[tuple[str, QualifiedName], RowFilter],
-            targets: list[str]) -> Desired:
-    """The state to converge to. Assumes validation passed (tables and columns exist)."""
+            targets: list[str], expand_all: bool = True) -> Desired:
+    """The state to converge to. Assumes validation passed (tables and columns exist).
+
+    `columns: all` is expanded to the table's columns now, as setup does; with
+    `expand_all=False` (status) a published table keeps the columns the last setup
+    expanded it to, so that a column added on production is unclassified, not drift.
+    """
     states, notes = {}, []
     for target in targets:
         tcfg = config.targets[target]
@@ -69,8 +74,16 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             if added:
                 notes.append(f"target {target}, table {relation}: {', '.join(added)} added to "
                              "the column list (the replica identity is always replicated)")
-            if table.columns == "all":
-                notes += _new_under_all(config, source, target, relation, columns)
+            published = _published(config, source, target, relation)
+            if table.columns == "all" and published is not None:
+                new = [c for c in columns if c not in published.columns]
+                if new and expand_all:
+                    notes.append(f"target {target}, table {relation}: columns: all now "
+                                 f"includes {', '.join(new)}, which will be replicated "
+                                 f"unmasked to {target}; list the columns to keep them in "
+                                 "production")
+                elif new:
+                    columns = tuple(c for c in columns if c not in new)
             row_filter = filters.get((target, relation))
             groups.setdefault(table.operations, []).append(
                 PublishedTable(relation, columns, row_filter.canonical if row_filter else None))
@@ -79,7 +92,11 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 relation,
                 tuple(target_column(table.mask.get(n), by_name[n]) for n in columns),
                 src.identity.columns if src.identity.usable else None,
-                mask_function=trigger_body(table.mask, by_name) if table.mask else None,
+                mask_function=trigger_body(relation, table.mask, by_name) if table.mask
+                else None,
+                mask_sql=tuple(create_sql_mask(relation, by_name[c], spec).as_string(None)
+                               for c, spec in sorted(table.mask.items())
+                               if spec.strategy == "sql"),
                 mask_trigger="A" if table.mask else None,
             ))
             estimates[relation] = src.estimated_rows
@@ -112,20 +129,12 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
     return Desired(states, notes)
 
 
-def _new_under_all(config: Config, source: SourceCatalog, target: str,
-                   relation: QualifiedName, columns: tuple[str, ...]) -> list[str]:
-    """`columns: all` picks up columns added to production since the last setup."""
-    published = next((e for name, pub in source.publications.items()
-                      if owns_publication(config.name, target, name)
-                      and (e := pub.table(relation)) is not None), None)
-    if published is None:
-        return []
-    new = [c for c in columns if c not in published.columns]
-    if not new:
-        return []
-    return [f"target {target}, table {relation}: columns: all now includes {', '.join(new)}, "
-            f"which will be replicated unmasked to {target}; list the columns to keep them "
-            "in production"]
+def _published(config: Config, source: SourceCatalog, target: str,
+               relation: QualifiedName) -> PublishedTable | None:
+    """The table's entry in one of the target's publications, if any."""
+    return next((e for name, pub in source.publications.items()
+                 if owns_publication(config.name, target, name)
+                 and (e := pub.table(relation)) is not None), None)
 
 
 def _ops_key(ops: frozenset[str]) -> tuple[int, ...]:

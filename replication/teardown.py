@@ -45,7 +45,7 @@ def teardown_plan(session: Session, drop_tables: bool) -> Plan:
                 sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident_sub),
                 sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident_sub),
                 sql.SQL("DROP SUBSCRIPTION {}").format(ident_sub),
-            ), transactional=False))
+            )))  # one transaction: detached from its slot, a subscription drops locally
         leftovers = [s for s in source_slots
                      if s == sub_name or (sub is not None and sub.oid is not None
                                           and s.startswith(sync_slot_prefix(sub.oid)))]

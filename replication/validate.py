@@ -9,19 +9,20 @@ filter's canonical text and the columns it references.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
 from .catalog import SourceCatalog, TargetCatalog
-from .config import Config, QualifiedName, TableConfig
+from .config import Config, MaskSpec, QualifiedName, TableConfig
 from .db import Database
-from .masking import type_problem
-from .model import SourceTable
+from .masking import create_sql_mask, type_problem
+from .model import SourceColumn, SourceTable
 
 MIN_SERVER_VERSION = 150000
-PROBE_PUBLICATION = "repl_probe_row_filter"
+PROBE_PREFIX = "repl_probe_"  # + a random suffix: concurrent runs do not collide
 # A Var in a stored expression tree: {VAR :varno 1 :varattno 3 ...}
 _VAR_ATTNO = re.compile(r"\{VAR :varno \d+ :varattno (-?\d+)")
 MUTATING = frozenset({"update", "delete"})
@@ -139,6 +140,22 @@ def check_roles(name: str, roles: dict, cat: TargetCatalog) -> list[Problem]:
     return out
 
 
+def check_distinct_databases(source: SourceCatalog, targets: dict[str, TargetCatalog]
+                             ) -> list[Problem]:
+    """A target must be its own database: setup empties and reshapes target tables."""
+    out, seen = [], {(source.info.system_identifier, source.info.database): "the source"}
+    for name, cat in targets.items():
+        key = (cat.info.system_identifier, cat.info.database)
+        if key in seen:
+            out.append(Problem("error", where(name),
+                               f"is the same database as {seen[key]} ({cat.info.database}); "
+                               "setup would empty and reshape its tables: give it a database "
+                               "of its own"))
+        else:
+            seen[key] = f"target {name}"
+    return out
+
+
 def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
     info, privs, out = cat.info, cat.privileges, []
     if info.version_num < MIN_SERVER_VERSION:
@@ -239,10 +256,19 @@ def check_filter_columns(target: str, relation: QualifiedName, table: TableConfi
     """Guarantee 2: a filter of an UPDATE/DELETE publication uses only identity columns."""
     if not (MUTATING & table.operations) or not source.identity.usable:
         return []
+    out = []
+    for partition, identity in source.partition_identities:
+        narrower = sorted(row_filter.columns - set(identity.columns or ()))
+        if identity.usable and narrower:
+            out.append(Problem("error", where(target, relation),
+                               f"the row filter uses {', '.join(narrower)}, which partition "
+                               f"{partition} does not have in its replica identity "
+                               f"({identity.describe()}); PostgreSQL would reject UPDATE and "
+                               "DELETE on that partition; " + IDENTITY_WAYS_OUT))
     outside = sorted(row_filter.columns - set(source.identity.columns or ()))
     if not outside:
-        return []
-    return [Problem("error", where(target, relation),
+        return out
+    return out + [Problem("error", where(target, relation),
                     f"the row filter uses {', '.join(outside)}, which "
                     f"{'is' if len(outside) == 1 else 'are'} not in the replica identity "
                     f"({source.identity.describe()}); PostgreSQL would reject every UPDATE "
@@ -259,7 +285,8 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
     problems: list[Problem] = []
     if not wanted:
         return results, problems
-    probe = sql.Identifier(PROBE_PUBLICATION)
+    probe_name = PROBE_PREFIX + secrets.token_hex(6)
+    probe = sql.Identifier(probe_name)
     with db.conn.transaction(force_rollback=True):
         for target, relation, table, source in wanted:
             assert table.where is not None
@@ -275,12 +302,12 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
             )
             try:
                 with db.conn.transaction():
-                    db.execute(statement)
+                    db.execute_one(statement)
                     rows = db.conn.execute(
                         "SELECT pr.prrelid::int8, pg_catalog.pg_get_expr(pr.prqual, pr.prrelid),"
                         " pr.prqual::text FROM pg_catalog.pg_publication_rel AS pr"
                         " JOIN pg_catalog.pg_publication AS p ON p.oid = pr.prpubid"
-                        " WHERE p.pubname = %s", (PROBE_PUBLICATION,)).fetchall()
+                        " WHERE p.pubname = %s", (probe_name,)).fetchall()
                     raise psycopg.Rollback()  # leaves the savepoint, undoing the publication
             except psycopg.Error as exc:
                 message = ". ".join(filter(None, (exc.diag.message_primary or str(exc).strip(),
@@ -303,24 +330,23 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
 
 
 def probe_mask_expressions(db: Database, target: str,
-                           wanted: list[tuple[QualifiedName, str, str, str]]) -> list[Problem]:
-    """Let the target parse each custom `sql` mask (relation, column, expression, type)."""
+                           wanted: list[tuple[QualifiedName, SourceColumn, MaskSpec]]
+                           ) -> list[Problem]:
+    """Create each custom `sql` mask's function, as setup will, in a rolled-back
+    transaction on the target: PostgreSQL parses and type-checks the expression."""
     problems: list[Problem] = []
     if not wanted:
         return problems
     with db.conn.transaction(force_rollback=True):
-        for relation, column, expression, type_ in wanted:
-            statement = sql.SQL("SELECT ({}) FROM (SELECT NULL::{} AS value) AS masked").format(
-                sql.SQL(expression), sql.SQL(type_))
+        for relation, column, spec in wanted:
             try:
                 with db.conn.transaction():
-                    db.conn.execute(statement.as_string(db.conn).replace("%", "%%").encode(),
-                                    ())  # type: ignore[arg-type]
+                    db.execute_one(create_sql_mask(relation, column, spec, schema="pg_temp"))
             except psycopg.Error as exc:
                 message = exc.diag.message_primary or str(exc).strip()
-                problems.append(Problem("error", where(target, relation, column),
-                                        f"sql mask {expression!r} is rejected by the target: "
-                                        f"{message}"))
+                problems.append(Problem("error", where(target, relation, column.name),
+                                        f"sql mask {spec.param('expression')!r} is rejected by "
+                                        f"the target: {message}"))
     return problems
 
 

@@ -28,10 +28,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .config import MaskSpec
+from .config import MaskSpec, QualifiedName
 from .db import Database
 from .errors import ValidationFailed
-from .masking import KEYED, _expression
+from .masking import KEYED, mask_expression
 from .model import SourceColumn, Subscription, TargetState, TargetTable
 from .plan import ident
 from .redact import redact
@@ -257,9 +257,7 @@ def _settings(db: Database, settings: dict[str, str]) -> None:
 
 
 def _rows(db: Database, query: sql.Composable) -> list[tuple]:
-    with db.conn.cursor() as cur:
-        cur.execute(query)
-        return cur.fetchall()
+    return db.execute_one(query)  # one statement: `sql` masks are spliced in
 
 
 def _aggregate(check: _Check, *, source: bool) -> sql.Composable:
@@ -297,7 +295,7 @@ def _raw_check(source: Database, target: Database, check: _Check) -> None:
     counts = []
     for i, name in enumerate(masked):
         raw, stored = sql.Identifier("r", f"m{i}"), sql.Identifier("t", name)
-        mask = _mask_of(raw, check.masks[name], check.source_columns[name],
+        mask = _mask_of(raw, check.masks[name], check.source_columns[name], spec.relation,
                         spec.column(name).type)
         # CASE: the mask is evaluated only for the rows that equal their raw value.
         counts.append(sql.SQL(
@@ -314,15 +312,13 @@ def _raw_check(source: Database, target: Database, check: _Check) -> None:
 
 
 def _mask_of(raw: sql.Composable, spec: MaskSpec, column: SourceColumn,
+             relation: QualifiedName,
              target_type: str) -> sql.Composable:
     """The value the masking trigger stores for `raw`: the trigger's own expression, with
     `value` bound to the raw value and the keys from the target's key functions."""
     if spec.strategy == "null":
         return sql.SQL("NULL::{}").format(sql.SQL(target_type))
-    if spec.strategy == "sql":
-        expression = sql.SQL("({})").format(sql.SQL(spec.param("expression")))
-    else:
-        expression = sql.SQL(_expression(spec, "v.value", column))
+    expression = sql.SQL(mask_expression(spec, "v.value", column, relation))
     keys = sql.SQL(", (SELECT repl.mask_ikey() AS ikey, repl.mask_okey() AS okey) AS k") \
         if spec.strategy in KEYED else sql.SQL("")
     # CAST as the trigger's assignment to the column converts the result.

@@ -292,6 +292,40 @@ def test_changing_masks_or_secret_recopies_only_affected_tables(env_any, repl):
     assert "another secret entirely" not in text and "contains the masking key" in text
 
 
+def test_sql_mask_cannot_smuggle_statements(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG.replace(
+        'nickname: {sql: "upper(value)"}',
+        'nickname: {sql: "NULL); COMMIT; CREATE TABLE public.pwn (); SELECT (1"}'))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "column nickname: sql mask" in out
+    repl("setup", config=cfg, expect=2)
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT to_regclass('public.pwn')") == [(None,)]
+
+
+def test_sql_mask_on_json_and_short_varchar(env_any, repl):
+    """Types without an equality operator, and results longer than the source type."""
+    env = env_any
+    env.run_source("CREATE TABLE public.docs (id int PRIMARY KEY, body json, code varchar(5));"
+                   "INSERT INTO public.docs VALUES (1, '{\"a\": 1}', 'abcde')")
+    cfg = env.write_config(
+        "version: 1\nsource: {dsn: \"{source}\"}\ntargets:\n  dev:\n"
+        "    dsn: \"{target:dev}\"\n    tables:\n      public.docs:\n        columns: all\n"
+        "        mask:\n          body: {sql: \"json_build_object('masked', true)\"}\n"
+        "          code: {sql: \"value || '-masked'\"}\n")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.source() as src:
+        src.execute("UPDATE public.docs SET code = 'xy' WHERE id = 1")
+        src.execute("INSERT INTO public.docs VALUES (2, '[]', 'q')")
+    with env.target("dev") as dev:
+        wait_until(lambda: rows(dev, "SELECT count(*) FROM public.docs") == [(2,)],
+                   what="the insert")
+        assert rows(dev, "SELECT id, body::text, code FROM public.docs ORDER BY id") == \
+            [(1, '{"masked" : true}', "xy-masked"), (2, '{"masked" : true}', "q-masked")]
+
+
 def test_strategy_type_mismatch_is_refused(env_any, repl):
     env = env_any
     env.run_source(SCHEMA)

@@ -115,6 +115,8 @@ BAD_FILTERS = {
     "unknown column": ("nope = 1", "nope"),
     "second statement": ("true); DROP TABLE public.accounts; --", None),
     "another table smuggled in": ("true), public.logs (line", None),
+    "commit smuggled": ("true); COMMIT; DELETE FROM public.accounts; CREATE PUBLICATION pwn "
+                        "FOR TABLE public.accounts WHERE (true", None),
 }
 
 

@@ -1,0 +1,91 @@
+"""A slot PostgreSQL invalidated (max_slot_wal_keep_size exceeded while its target was
+away): status fails with the remedy, setup recreates subscription and slot and copies
+every table again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import admin, rows, wait_until
+from replication.cluster import LocalCluster, installations
+
+pytestmark = pytest.mark.pg
+
+CONFIG = """
+version: 1
+source: {{dsn: "{source}"}}
+targets:
+  analytics:
+    dsn: "{target}"
+    tables:
+      public.items: {{columns: [note]}}
+"""
+
+
+@pytest.fixture(params=sorted({i.major for i in installations()}), ids=lambda m: f"pg{m}")
+def small_wal_source(request):
+    """A source of its own, keeping at most 1 MB of WAL for slots."""
+    inst = next(i for i in installations() if i.major == request.param)
+    # Under /tmp, not pytest's private tmp_path: the server's account must reach it.
+    cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix="repl-lost-")) / "data")
+    cluster.init({"max_slot_wal_keep_size": "1MB", "fsync": "off", "min_wal_size": "32MB",
+                  "max_wal_size": "64MB", "wal_retrieve_retry_interval": "1s"})
+    cluster.start()
+    try:
+        yield cluster
+    except BaseException:
+        raise
+    finally:
+        print(cluster.log_tail(6000))
+        cluster.destroy()
+        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
+
+
+def test_lost_slot_is_unhealthy_and_setup_repairs_it(small_wal_source, repl, tmp_path):
+    cluster = small_wal_source
+    with admin(cluster.dsn()) as conn:
+        conn.execute("CREATE DATABASE prod")
+        conn.execute("CREATE DATABASE staging")
+    with admin(cluster.dsn("prod")) as src:
+        src.execute("CREATE TABLE public.items (id int PRIMARY KEY, note text)")
+        src.execute("INSERT INTO public.items SELECT g, 'n' || g FROM generate_series(1, 100) g")
+    cfg = tmp_path / "repl.yaml"
+    cfg.write_text(CONFIG.format(source=cluster.dsn("prod"), target=cluster.dsn("staging")))
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+
+    with admin(cluster.dsn("staging")) as tgt:
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics DISABLE")
+    with admin(cluster.dsn("prod")) as src:
+        wait_until(lambda: rows(src, "SELECT active FROM pg_replication_slots WHERE "
+                                     "slot_name = 'repl_analytics'") == [(False,)],
+                   what="slot inactive")
+        for _ in range(8):  # a few WAL segments past max_slot_wal_keep_size
+            src.execute("INSERT INTO public.items SELECT g, repeat('x', 500) FROM "
+                        "generate_series(1000 + (SELECT count(*) FROM public.items), "
+                        "                    20000 + (SELECT count(*) FROM public.items)) g")
+            src.execute("SELECT pg_switch_wal()")
+        src.execute("CHECKPOINT")
+        wait_until(lambda: rows(src, "SELECT wal_status FROM pg_replication_slots WHERE "
+                                     "slot_name = 'repl_analytics'") == [("lost",)],
+                   what="the slot to be invalidated", timeout=60)
+        expected = rows(src, "SELECT count(*) FROM public.items")[0][0]
+
+    report = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
+    (target,) = report["targets"]
+    assert target["wal_status"] == "lost"
+    assert any("is lost" in p and "recreated" in p for p in target["problems"])
+    planned = repl("plan", config=cfg).stdout
+    assert "invalidated (wal_status lost)" in planned
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with admin(cluster.dsn("staging")) as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.items") == [(expected,)]
+    assert json.loads(repl("status", "--json", config=cfg).stdout)["healthy"] is True
+    with admin(cluster.dsn("staging")) as tgt:  # leave nothing behind in the cluster
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics DISABLE")
+        tgt.execute("ALTER SUBSCRIPTION repl_analytics SET (slot_name = NONE)")
+        tgt.execute("DROP SUBSCRIPTION repl_analytics")
