@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import admin, rows, wait_until
 from replication.cluster import LocalCluster, installations
+
+from conftest import admin, rows, wait_until
 
 pytestmark = pytest.mark.pg
 
