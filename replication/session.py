@@ -12,6 +12,7 @@ from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, QualifiedName
 from .db import Database, connect
 from .errors import UsageError
+from .model import subscription_name
 from .plan import Plan, merge, plan_target
 from .state import actual, desired, owns_publication
 from .validate import (
@@ -109,12 +110,17 @@ class Session:
             targets[name] = catalog.read_target(db, self.config.name, self.relations(name),
                                                 types, role_names)
         snap = Snapshot(src, targets)
-        new_slots = sum(
-            1 for name in self.target_names
-            if f"{self.config.name}_{name}" not in src.slots
-        )
+        new_slots = sum(1 for name in self.target_names
+                        if subscription_name(self.config.name, name) not in src.slots)
         snap.problems += check_source_server(src, new_slots, need_publications=True)
         snap.problems += check_distinct_databases(src, targets)
+        names = {subscription_name(self.config.name, t): t for t in self.target_names}
+        for row in self.source.query("catalog/slots_elsewhere", {"names": list(names)}):
+            snap.problems.append(Problem(
+                "error", f"target {names[row['slot_name']]}",
+                f"replication slot {row['slot_name']} already exists for database "
+                f"{row['database']} of the source's cluster (slot names are cluster-wide); "
+                "give this config another `name`"))
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
             snap.problems += check_roles(name, self.config.targets[name].roles, cat)
@@ -146,7 +152,7 @@ class Session:
         """repl's slots and publications on the source that no configured target owns:
         left by a target removed from the config without `repl teardown`."""
         found = []
-        mine = {f"{self.config.name}_{t}" for t in self.config.targets}
+        mine = {subscription_name(self.config.name, t) for t in self.config.targets}
         for name, slot in src.slots.items():
             if name.startswith(f"{self.config.name}_") and name not in mine:
                 growing = "" if slot.active else " (and growing: nothing consumes it)"

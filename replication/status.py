@@ -125,8 +125,10 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
             str(relation), SYNC_STATES.get(state or "", "missing"), rows,
             src.estimated_rows if src else None))
         if state != "r":
+            retrying = (f"; its copy has failed {status.sync_errors} time(s) so far: see the "
+                        "target's server log" if state and status.sync_errors else "")
             problems.append(f"table {relation} is {SYNC_STATES.get(state or '', 'missing')}"
-                            + ("" if state else " (not in the subscription)"))
+                            + ("" if state else " (not in the subscription)") + retrying)
         if config.targets[name].tables[relation].mask:
             here = cat.tables.get(relation)
             trigger = here.mask_trigger if here else None

@@ -199,10 +199,12 @@ def pytest_generate_tests(metafunc) -> None:
         params = layouts()
         metafunc.parametrize("env", params, indirect=True, ids=[_layout_id(p) for p in params])
     elif "env_any" in metafunc.fixturenames:
-        # Tests whose subject does not depend on the layout run once per version.
-        params = [(m, m, "separate") for m in _majors()]
+        # Tests whose subject does not depend on the layout run once per version, the
+        # layouts taking turns (separate clusters for the oldest, one cluster next...).
+        majors = _majors()
+        params = [(m, m, ("separate", "same")[i % 2]) for i, m in enumerate(majors)]
         metafunc.parametrize("env_any", params, indirect=True,
-                             ids=[f"pg{m}" for m, _, _ in params])
+                             ids=[f"pg{m}-{layout}" for m, _, layout in params])
 
 
 def _env(request, servers: Servers, tmp_path: Path) -> Iterator[Env]:

@@ -8,18 +8,23 @@ WITH wanted_tables AS (
 )
 SELECT r.rolname AS name,
        r.rolcanlogin AS can_login,
+       -- PostgreSQL 16+ makes a non-superuser who creates a role an ADMIN member of
+       -- it: that membership is not one of the config's.
        coalesce((SELECT array_agg(m.rolname ORDER BY m.rolname)
                    FROM pg_catalog.pg_auth_members AS am
                    JOIN pg_catalog.pg_roles AS m ON m.oid = am.member
-                  WHERE am.roleid = r.oid), '{}') AS members,
+                  WHERE am.roleid = r.oid AND m.rolname <> current_user), '{}') AS members,
        coalesce((SELECT array_agg(ARRAY[t.schema, t.name])
                    FROM wanted_tables AS t
                   WHERE pg_catalog.has_table_privilege(r.oid, t.oid, 'SELECT')),
                 '{}') AS readable,
-       coalesce((SELECT array_agg(ARRAY[t.schema, t.name])
+       -- Writes granted to the role itself: what a REVOKE ... FROM it can take away.
+       coalesce((SELECT array_agg(DISTINCT ARRAY[t.schema, t.name])
                    FROM wanted_tables AS t
-                  WHERE pg_catalog.has_table_privilege(r.oid, t.oid,
-                                                       'INSERT, UPDATE, DELETE, TRUNCATE')),
+                   JOIN pg_catalog.pg_class AS c ON c.oid = t.oid
+                  CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS acl
+                  WHERE acl.grantee = r.oid
+                    AND acl.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
                 '{}') AS writable,
        coalesce((SELECT array_agg(DISTINCT t.schema)
                    FROM wanted_tables AS t

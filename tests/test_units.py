@@ -1,0 +1,75 @@
+"""The pure pieces, without a server: publication ownership, redaction, plan as data."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from replication.config import QualifiedName
+from replication.model import (
+    Column,
+    Publication,
+    PublishedTable,
+    Slot,
+    Subscription,
+    TargetState,
+    TargetTable,
+)
+from replication.plan import plan_target
+from replication.redact import Redactor, redact, redact_conninfo, redact_data
+from replication.state import owns_publication
+
+
+def test_publication_ownership_is_unambiguous():
+    assert owns_publication("repl", "dev", "repl_dev_iudt")
+    assert owns_publication("repl", "dev", "repl_dev_i")
+    assert not owns_publication("repl", "dev", "repl_dev_eu_i")  # target dev_eu's
+    assert owns_publication("repl", "dev_eu", "repl_dev_eu_i")
+    assert not owns_publication("repl", "dev", "repl_dev_ui")  # letters out of order
+    assert not owns_publication("repl", "dev", "repl_dev_")
+    assert not owns_publication("repl", "dev", "other_dev_i")
+
+
+def test_redactor_masks_known_secrets_and_password_shapes():
+    r = Redactor()
+    r.add("s3cret", None, "")
+    text = r("password=s3cret and postgresql://u:hunter2@h/db and password='it''s x' s3cret")
+    assert "s3cret" not in text and "hunter2" not in text and "it''s" not in text
+    redact.add('x"quoted-unit-secret')  # JSON would escape the quote: redact before encoding
+    assert redact_data({"k": ['a x"quoted-unit-secret b']}) == {"k": ["a ******** b"]}
+    shown = redact_conninfo("host=h dbname=d user=u password='it\\'s \"x\"'")
+    assert "it" not in shown.split("password=")[1] and "host=h" in shown
+
+
+USERS = QualifiedName("public", "users")
+
+
+def state(pubs=(), sub=None, tables=(), slot=None) -> TargetState:
+    return TargetState("dev", tuple(pubs), sub, tuple(tables), slot=slot, schema_revision="1")
+
+
+def test_plan_is_data_and_empty_when_converged():
+    table = TargetTable(USERS, (Column("id", "integer", True), Column("name", "text")), ("id",))
+    pub = Publication("repl_dev_iudt", frozenset({"insert", "update", "delete", "truncate"}),
+                      (PublishedTable(USERS, ("id", "name"), None),))
+    want = state([pub], Subscription("repl_dev", "repl_dev", frozenset({pub.name}), True,
+                                     "host=h password=pw"), [table])
+    slot = Slot("repl_dev", "pgoutput", True, "reserved", None, 0, 0, None)
+    have = state([pub], Subscription("repl_dev", "repl_dev", frozenset({pub.name}), True,
+                                      None, table_states=((USERS, "r", None),)), [table], slot)
+    assert plan_target(want, have, {"public"}).empty
+
+    fresh = plan_target(want, state(), set())
+    kinds = [(s.database, s.summary.split()[0]) for s in fresh.steps]
+    assert kinds == [("dev", "create"), ("dev", "create"), ("source", "create"),
+                     ("source", "create"), ("dev", "create")]
+    create_sub = fresh.steps[-1]
+    assert "password=pw" in create_sub.statements[0].as_string(None)
+    assert "pw" not in create_sub.text()  # shown with the password masked
+    assert [c.relation for c in fresh.copies] == [USERS]
+
+    resync = plan_target(want, have, {"public"}, resync=frozenset({USERS}))
+    summaries = [s.summary for s in resync.steps]
+    assert summaries[0].startswith("remove 1 table(s) from publication")
+    assert any(s.startswith("empty table public.users") for s in summaries)
+    assert summaries[-1].startswith("refresh the subscription")
+    assert isinstance(resync.steps[0].statements[0], sql.Composable)
