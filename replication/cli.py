@@ -312,9 +312,9 @@ def teardown(
     repl's schema. Target tables and their data stay unless --drop-tables."""
 
     def body() -> int:
-        with Session(_config(ctx, config), targets) as session:
-            p = teardown_plan(session, drop_tables)
-            if p.empty:
+        with Session(_config(ctx, config), targets, source_optional=True) as session:
+            p, by_hand = teardown_plan(session, drop_tables)
+            if p.empty and not by_hand:
                 out.print("Nothing to remove.")
                 return EXIT_OK
 
@@ -323,6 +323,13 @@ def teardown(
 
             apply(session, p, show, record=False)
             out.print(f"Done: {len(p.steps)} step(s) applied.")
+            if by_hand:
+                err.print(f"error: {session.source_error}")
+                err.print("The source keeps WAL for these slots until they are dropped. Once "
+                          "it can be reached, run there:")
+                for line in by_hand:
+                    err.print(f"  {line}")
+                return EXIT_PROBLEMS
         return EXIT_OK
 
     _run(body)

@@ -11,7 +11,7 @@ from . import catalog
 from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, QualifiedName
 from .db import Database, connect
-from .errors import UsageError
+from .errors import ConnectError, UsageError
 from .model import subscription_name
 from .plan import Plan, merge, plan_target
 from .state import actual, desired, owns_publication
@@ -54,15 +54,23 @@ def select_targets(config: Config, names: list[str] | None) -> list[str]:
 class Session:
     """Open connections for one command; use as a context manager."""
 
-    def __init__(self, config: Config, targets: list[str] | None = None):
+    def __init__(self, config: Config, targets: list[str] | None = None,
+                 source_optional: bool = False):
         self.config = config
         self.target_names = select_targets(config, targets)
         self.source: Database | None = None
+        self.source_error: ConnectError | None = None  # when the source is optional
+        self.source_optional = source_optional
         self.targets: dict[str, Database] = {}
 
     def __enter__(self) -> Session:
         try:
-            self.source = connect(self.config.source.dsn, "source", source=True)
+            try:
+                self.source = connect(self.config.source.dsn, "source", source=True)
+            except ConnectError as exc:
+                if not self.source_optional:
+                    raise
+                self.source_error = exc
             for name in self.target_names:
                 self.targets[name] = connect(self.config.targets[name].dsn, f"target {name}")
         except BaseException:

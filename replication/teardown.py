@@ -17,7 +17,7 @@ from .catalog import read_target, slots
 from .db import Database
 from .errors import ApplyError
 from .masking import drop_trigger
-from .model import subscription_name
+from .model import publication_name, subscription_name
 from .plan import SOURCE, Plan, Step, ident
 from .session import Session
 from .state import owns_publication
@@ -30,10 +30,15 @@ def sync_slot_prefix(subscription_oid: int) -> str:
     return f"pg_{subscription_oid}_sync_"
 
 
-def teardown_plan(session: Session, drop_tables: bool) -> Plan:
-    plan = Plan()
+def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]:
+    """The steps, and the statements to run on the source by hand when it is unreachable
+    (its slots keep WAL until they are dropped)."""
+    plan, manual = Plan(), []
     config = session.config
-    source_slots = slots(session.db(SOURCE), config.name)
+    reachable = session.source is not None
+    source_slots = slots(session.db(SOURCE), config.name) if reachable else {}
+    publications = session.db(SOURCE).query(
+        "catalog/publications", {"prefix": config.name + "_"}) if reachable else []
     for name in session.target_names:
         db = session.db(name)
         cat = read_target(db, config.name, session.relations(name))
@@ -46,15 +51,16 @@ def teardown_plan(session: Session, drop_tables: bool) -> Plan:
                 sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident_sub),
                 sql.SQL("DROP SUBSCRIPTION {}").format(ident_sub),
             )))  # one transaction: detached from its slot, a subscription drops locally
+        if not reachable:
+            manual += _by_hand(session, name, sub)
         leftovers = [s for s in source_slots
                      if s == sub_name or (sub is not None and sub.oid is not None
                                           and s.startswith(sync_slot_prefix(sub.oid)))]
         for slot in leftovers:
             plan.steps.append(Step(SOURCE, f"drop replication slot {slot}",
                                    action="drop_slot", slot=slot))
-        pubs = sorted({r["publication"] for r in session.db(SOURCE).query(
-            "catalog/publications", {"prefix": config.name + "_"})
-            if owns_publication(config.name, name, r["publication"])})
+        pubs = sorted({r["publication"] for r in publications
+                       if owns_publication(config.name, name, r["publication"])})
         for pub in pubs:
             plan.steps.append(Step(SOURCE, f"drop publication {pub}", (
                 sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)),)))
@@ -72,7 +78,23 @@ def teardown_plan(session: Session, drop_tables: bool) -> Plan:
                                    tuple(statements),
                                    hazards=("drops the replicated tables and their data",)
                                    if drop_tables else ()))
-    return plan
+    return plan, manual
+
+
+def _by_hand(session: Session, target: str, sub) -> list[str]:
+    """What to run on the source for `target` once it can be reached again."""
+    config = session.config
+    lines = [sql.SQL("SELECT pg_drop_replication_slot({});").format(
+        sql.Literal(subscription_name(config.name, target))).as_string(None)]
+    if sub is not None and sub.oid is not None:
+        lines.append(sql.SQL("SELECT pg_drop_replication_slot(slot_name) FROM "
+                             "pg_replication_slots WHERE slot_name LIKE {};").format(
+            sql.Literal(sync_slot_prefix(sub.oid) + "%")).as_string(None))
+    ops_sets = {t.operations for t in config.targets[target].tables.values()}
+    lines += [sql.SQL("DROP PUBLICATION IF EXISTS {};").format(
+        sql.Identifier(publication_name(config.name, target, ops))).as_string(None)
+        for ops in sorted(ops_sets, key=sorted)]
+    return lines
 
 
 def drop_slot(source: Database, slot: str, timeout: float = SLOT_RELEASE_TIMEOUT_S) -> None:

@@ -228,3 +228,33 @@ def test_resync_recopies_only_the_named_tables(env_any, repl):
     assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
     err = repl("resync", "analytics", "public.nosuch", config=cfg, expect=2).stderr
     assert "public.nosuch is not configured for target analytics" in err
+
+
+def test_removing_a_table_stops_its_replication_and_keeps_its_data(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(MORE)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    fewer = env.write_config(MORE.replace(
+        "      public.orders: {columns: all, operations: [insert]}\n", ""), "fewer.yaml")
+    planned = json.loads(repl("plan", "--json", config=fewer).stdout)
+    assert planned["copies"] == []
+    assert any("DROP TABLE" in (s["sql"] or "") and s["database"] == "source"
+               for s in planned["steps"])
+    repl("setup", config=fewer)
+    assert json.loads(repl("plan", "--json", config=fewer).stdout)["steps"] == []
+    with env.source() as src:
+        assert rows(src, "SELECT count(*) FROM pg_publication_tables WHERE tablename = "
+                         "'orders' AND pubname LIKE 'repl_analytics%'") == [(0,)]
+        src.execute("INSERT INTO public.orders VALUES (500, 1, 1)")
+        src.execute("INSERT INTO public.users VALUES (500, 'after', 'DE')")
+    with env.target("analytics") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT count(*) FROM public.users WHERE id = 500")
+                   == [(1,)], what="users still streaming")
+        assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]  # data kept
+        assert rows(tgt, "SELECT count(*) FROM pg_subscription_rel WHERE srrelid = "
+                         "'public.orders'::regclass") == [(0,)]
+    with env.target("dev") as tgt:  # the other target still has it
+        wait_until(lambda: rows(tgt, "SELECT count(*) FROM public.orders WHERE id = 500")
+                   == [(1,)], what="orders on dev")
+    assert json.loads(repl("status", "--json", config=fewer).stdout)["healthy"] is True

@@ -116,3 +116,24 @@ def test_target_removed_from_config_is_reported(env_any, repl):
                what="status to fail on the abandoned slot")
     report = json.loads(repl("status", "--json", config=only_dev, expect=1).stdout)
     assert any("repl_analytics" in p and "growing" in p for p in report["problems"])
+
+
+def test_teardown_with_the_source_unreachable_says_what_to_drop(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "180", config=cfg)
+    gone = env.write_config(CONFIG.replace('dsn: "{source}"',
+                                           'dsn: "host=127.0.0.1 port=1 dbname=x '
+                                           'password=pw-never-shown connect_timeout=2"'),
+                            "gone.yaml")
+    result = repl("teardown", "dev", config=gone, expect=1)
+    assert "cannot connect to source" in result.stderr
+    assert "SELECT pg_drop_replication_slot('repl_dev');" in result.stderr
+    assert 'DROP PUBLICATION IF EXISTS "repl_dev_iudt";' in result.stderr
+    assert "pw-never-shown" not in result.stdout + result.stderr
+    left = repl_objects(env)
+    assert left["dev"]["subscriptions"] == [] and left["dev"]["schema"] == []
+    assert ("repl_dev",) in left["slots"]  # on the source, as the message says
+    with env.source() as src:
+        src.execute("SELECT pg_drop_replication_slot('repl_dev')")
