@@ -98,6 +98,7 @@ class Env:
         self.source_db = f"prod_{self.tag}"
         self.target_dbs: dict[str, str] = {}
         self.roles: list[str] = []  # cluster-wide: dropped after the databases
+        self.source_roles: list[str] = []  # likewise, on the source's cluster
         self._create(self.source_cluster, self.source_db)
 
     def _create(self, cluster: LocalCluster, name: str) -> None:
@@ -175,9 +176,12 @@ class Env:
             with admin(cluster.dsn()) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
                              .format(sql.Identifier(name)))
-        with admin(self.target_cluster.dsn()) as conn:
-            for role in self.roles:
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        for cluster, roles in ((self.target_cluster, self.roles),
+                               (self.source_cluster, self.source_roles)):
+            with admin(cluster.dsn()) as conn:
+                for role in roles:
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(
+                        sql.Identifier(role)))
 
 
 def layouts() -> list[tuple[int, int, str]]:
