@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from .config import QualifiedName
 from .errors import ConnectError
 from .redact import redact
 from .resources import load_sql_for
@@ -69,6 +70,11 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def ident(relation: QualifiedName) -> sql.Identifier:
+    """A table's qualified name as SQL."""
+    return sql.Identifier(relation.schema, relation.name)
 
 
 def connect(dsn: str, label: str, *, source: bool = False) -> Database:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from .config import OPERATIONS, QualifiedName
+from .db import ident
 from .masking import create_trigger, drop_trigger, store_key
-from .model import Publication, PublishedTable, Role, TargetState, TargetTable
+from .model import Publication, PublishedTable, TargetState, TargetTable
 from .redact import redact, redact_conninfo
+from .roles import role_steps
 
 SOURCE = "source"
 
@@ -69,10 +71,6 @@ class Plan:
 
 def rows_text(estimate: int | None) -> str:
     return "row count unknown" if estimate is None else f"~{estimate} rows"
-
-
-def ident(relation: QualifiedName) -> sql.Identifier:
-    return sql.Identifier(relation.schema, relation.name)
 
 
 def _publication_table(entry: PublishedTable) -> sql.Composable:
@@ -363,55 +361,6 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             run(SOURCE, f"drop publication {pub.name}",
                 sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub.name)))
     return plan
-
-
-def _names(idents: list[sql.Composable]) -> sql.Composable:
-    return sql.SQL(", ").join(idents)
-
-
-def role_steps(want: TargetState, have: TargetState
-               ) -> list[tuple[list[sql.Composable], str]]:
-    """Per role, the statements that make its grants exactly the config's."""
-    steps = []
-    for role in want.roles:
-        current = have.role(role.name)
-        name = sql.Identifier(role.name)
-        statements: list[sql.Composable] = []
-        if current is None:
-            statements.append(sql.SQL("CREATE ROLE {} NOLOGIN").format(name))
-            current = Role(role.name)
-        if role.name not in have.managed_roles:
-            statements.append(sql.SQL(
-                "INSERT INTO repl.managed_role (name) VALUES ({}) ON CONFLICT DO NOTHING"
-            ).format(sql.Literal(role.name)))
-        if missing := sorted(role.schemas - current.schemas):
-            statements.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
-                _names([sql.Identifier(s) for s in missing]), name))
-        if missing_tables := sorted(role.readable - current.readable):
-            statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(
-                _names([ident(r) for r in missing_tables]), name))
-        if writable := sorted(current.writable):
-            # A write on a replicated table would break apply (or diverge from production).
-            statements.append(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}")
-                              .format(_names([ident(r) for r in writable]), name))
-        if joining := sorted(role.members - current.members):
-            statements.append(sql.SQL("GRANT {} TO {}").format(
-                name, _names([sql.Identifier(m) for m in joining])))
-        if leaving := sorted(current.members - role.members):
-            statements.append(sql.SQL("REVOKE {} FROM {}").format(
-                name, _names([sql.Identifier(m) for m in leaving])))
-        if statements:
-            steps.append((statements, f"reader role {role.name}"))
-    for gone in sorted(have.managed_roles - {r.name for r in want.roles}):
-        current = have.role(gone)
-        statements = []
-        if current is not None and current.readable:
-            statements.append(sql.SQL("REVOKE SELECT ON {} FROM {}").format(
-                _names([ident(r) for r in sorted(current.readable)]), sql.Identifier(gone)))
-        statements.append(sql.SQL("DELETE FROM repl.managed_role WHERE name = {}").format(
-            sql.Literal(gone)))
-        steps.append((statements, f"revoke the grants of role {gone}, no longer configured"))
-    return steps
 
 
 def merge(plans: list[Plan], notes: list[str]) -> Plan:

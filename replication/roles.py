@@ -1,0 +1,60 @@
+"""Reader roles on a target (SPEC section 2, guarantee 10): the statements that make a
+role's grants exactly what the config says — SELECT on the target's replicated tables,
+USAGE on their schemas, the configured members — and take back the grants of roles the
+config no longer names."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from .db import ident
+from .model import Role, TargetState
+
+
+def _names(idents: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL(", ").join(idents)
+
+
+def role_steps(want: TargetState, have: TargetState
+               ) -> list[tuple[list[sql.Composable], str]]:
+    """Per role, the statements that make its grants exactly the config's."""
+    steps = []
+    for role in want.roles:
+        current = have.role(role.name)
+        name = sql.Identifier(role.name)
+        statements: list[sql.Composable] = []
+        if current is None:
+            statements.append(sql.SQL("CREATE ROLE {} NOLOGIN").format(name))
+            current = Role(role.name)
+        if role.name not in have.managed_roles:
+            statements.append(sql.SQL(
+                "INSERT INTO repl.managed_role (name) VALUES ({}) ON CONFLICT DO NOTHING"
+            ).format(sql.Literal(role.name)))
+        if missing := sorted(role.schemas - current.schemas):
+            statements.append(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                _names([sql.Identifier(s) for s in missing]), name))
+        if missing_tables := sorted(role.readable - current.readable):
+            statements.append(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                _names([ident(r) for r in missing_tables]), name))
+        if writable := sorted(current.writable):
+            # A write on a replicated table would break apply (or diverge from production).
+            statements.append(sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {} FROM {}")
+                              .format(_names([ident(r) for r in writable]), name))
+        if joining := sorted(role.members - current.members):
+            statements.append(sql.SQL("GRANT {} TO {}").format(
+                name, _names([sql.Identifier(m) for m in joining])))
+        if leaving := sorted(current.members - role.members):
+            statements.append(sql.SQL("REVOKE {} FROM {}").format(
+                name, _names([sql.Identifier(m) for m in leaving])))
+        if statements:
+            steps.append((statements, f"reader role {role.name}"))
+    for gone in sorted(have.managed_roles - {r.name for r in want.roles}):
+        current = have.role(gone)
+        statements = []
+        if current is not None and current.readable:
+            statements.append(sql.SQL("REVOKE SELECT ON {} FROM {}").format(
+                _names([ident(r) for r in sorted(current.readable)]), sql.Identifier(gone)))
+        statements.append(sql.SQL("DELETE FROM repl.managed_role WHERE name = {}").format(
+            sql.Literal(gone)))
+        steps.append((statements, f"revoke the grants of role {gone}, no longer configured"))
+    return steps
