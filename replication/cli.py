@@ -22,7 +22,7 @@ from .errors import ConfigError, ReplError, UsageError, ValidationFailed
 from .preview import preview as run_preview
 from .progress import wait_for_sync
 from .redact import redact
-from .session import Session
+from .session import Session, configured_table
 from .status import collect
 from .teardown import teardown_plan
 from .verify import render_verify
@@ -41,6 +41,10 @@ ConfigOption = Annotated[
                  show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+WaitOption = Annotated[bool, typer.Option(
+    "--wait", help="Block until every table's copy is done, with a progress bar per table.")]
+TimeoutOption = Annotated[float | None, typer.Option(
+    help="With --wait: give up after this many seconds.", show_default=False)]
 Targets = Annotated[list[str] | None, typer.Argument(help="Targets (default: all).",
                                                       show_default=False)]
 
@@ -165,11 +169,8 @@ def setup(
     ctx: typer.Context,
     targets: Targets = None,
     config: ConfigOption = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Block until every initial copy is "
-                                                      "done, with a progress bar per table.")
-                    ] = False,
-    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this "
-                                                        "many seconds.")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Converge every database to the config. Idempotent."""
 
@@ -214,26 +215,16 @@ def resync(
     target: Annotated[str, typer.Argument(help="The target whose tables to copy again.")],
     tables: Annotated[list[str], typer.Argument(help="schema.table as configured.")],
     config: ConfigOption = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Block until the copies are done.")
-                    ] = False,
-    timeout: Annotated[float | None, typer.Option(help="With --wait: give up after this "
-                                                        "many seconds.")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Copy those tables of TARGET again (and converge anything else that drifted there)."""
 
     def body() -> int:
         cfg = _config(ctx, config)
         with Session(cfg, [target]) as session:
-            wanted = []
-            for text in tables:
-                try:
-                    relation = QualifiedName.parse(text)
-                except ValueError as exc:
-                    raise UsageError(f"table {text!r}: {exc}") from None
-                if relation not in cfg.targets[target].tables:
-                    raise UsageError(f"table {relation} is not configured for target {target}")
-                wanted.append(relation)
-            _converge(session, _validated(session), frozenset(wanted), wait, timeout)
+            wanted = frozenset(configured_table(cfg, target, t) for t in tables)
+            _converge(session, _validated(session), wanted, wait, timeout)
         return EXIT_OK
 
     _run(body)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from .config import QualifiedName
-from .errors import UsageError, ValidationFailed
+from .errors import ValidationFailed
 from .masking import create_function, function_name, store_key
 from .masking_sql import install_statements
 from .plan import ident
-from .session import Session
+from .session import Session, configured_table
 from .state import desired
 
 PREVIEW_TABLE = sql.Identifier("pg_temp", "repl_preview")
@@ -33,12 +33,7 @@ class Preview:
 
 
 def preview(session: Session, target: str, table: str, limit: int) -> Preview:
-    try:
-        relation = QualifiedName.parse(table)
-    except ValueError as exc:
-        raise UsageError(f"table {table!r}: {exc}") from None
-    if relation not in session.config.targets[target].tables:
-        raise UsageError(f"table {relation} is not configured for target {target}")
+    relation = configured_table(session.config, target, table)
     snap = session.snapshot()
     relevant = [p for p in snap.errors if p.where.startswith("source")
                 or p.where.startswith(f"target {target}, table {relation}")]

@@ -51,6 +51,17 @@ def select_targets(config: Config, names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def configured_table(config: Config, target: str, text: str) -> QualifiedName:
+    """The table `text` names, which must be configured for `target`."""
+    try:
+        relation = QualifiedName.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"table {text!r}: {exc}") from None
+    if relation not in config.targets[target].tables:
+        raise UsageError(f"table {relation} is not configured for target {target}")
+    return relation
+
+
 class Session:
     """Open connections for one command; use as a context manager."""
 
