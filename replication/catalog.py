@@ -18,6 +18,7 @@ from .model import (
     Column,
     Publication,
     PublishedTable,
+    RelationSync,
     ReplicaIdentity,
     Role,
     Slot,
@@ -136,7 +137,8 @@ def slots(db: Database, prefix: str) -> dict[str, Slot]:
             name=r["slot_name"], plugin=r["plugin"], active=r["active"],
             wal_status=r["wal_status"], safe_wal_size=r["safe_wal_size"],
             retained_bytes=r["retained_bytes"], lag_bytes=r["lag_bytes"],
-            replay_lag_seconds=r["replay_lag_seconds"],
+            replay_lag_seconds=r["replay_lag_seconds"], caught_up=r["caught_up"],
+            inactive_seconds=r["inactive_seconds"],
         )
         for r in db.query("catalog/slots", {"prefix": prefix + "_"})
     }
@@ -222,11 +224,12 @@ def target_privileges(db: Database) -> TargetPrivileges:
 def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str, Subscription]:
     rows = db.query("catalog/subscriptions",
                     {"prefix": prefix + "_", "with_conninfo": with_conninfo})
-    states: dict[int, list[tuple[QualifiedName, str, int | None]]] = defaultdict(list)
+    states: dict[int, list[RelationSync]] = defaultdict(list)
     if rows:
         for s in db.query("catalog/subscription_tables", {"subids": [r["oid"] for r in rows]}):
-            states[s["subid"]].append(
-                (QualifiedName(s["schema"], s["name"]), s["state"], s["rows_copied"]))
+            states[s["subid"]].append(RelationSync(
+                QualifiedName(s["schema"], s["name"]), s["state"], s["rows_copied"],
+                s["copy_seconds"]))
     return {
         r["name"]: Subscription(
             name=r["name"], slot_name=r["slot_name"],
@@ -234,6 +237,8 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
             conninfo=r["conninfo"], oid=r["oid"], worker_pid=r["worker_pid"],
             apply_error_count=r["apply_error_count"] or 0,
             sync_error_count=r["sync_error_count"] or 0,
+            disable_on_error=r["disable_on_error"],
+            worker_age_seconds=r["worker_age_seconds"],
             table_states=tuple(states[r["oid"]]),
         )
         for r in rows

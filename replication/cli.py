@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import psycopg
 import typer
+from rich.live import Live
 
 from . import render
 from .apply import apply, converge
@@ -23,7 +24,8 @@ from .preview import preview as run_preview
 from .progress import wait_for_sync
 from .redact import redact
 from .session import Session, configured_table
-from .status import collect
+from .skip import skip as run_skip
+from .status import StatusReport, collect
 from .teardown import teardown_plan
 from .verify import render_verify
 from .verify import verify as run_verify
@@ -231,6 +233,36 @@ def resync(
 
 
 @app.command()
+def skip(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="The target whose subscription is stuck.")],
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Skip the source transaction TARGET's subscription fails to apply (a conflict).
+
+    Its changes are then missing on TARGET: `repl resync` the tables it names."""
+
+    def body() -> int:
+        cfg = _config(ctx, config)
+        with Session(cfg, [target]) as session:
+            done = run_skip(session, target)
+
+        def human() -> None:
+            out.print(f"skipped transaction {done.xid} (finish LSN {done.finish_lsn}) on "
+                      f"subscription {done.subscription}: {done.changes} change(s) to "
+                      f"{', '.join(done.tables) or 'no table'}", markup=False)
+            for table in done.tables:
+                out.print(f"those changes are missing on {target}: repl resync {target} "
+                          f"{table}", markup=False)
+
+        _show(as_json, lambda: asdict(done), human)
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
 def status(
     ctx: typer.Context,
     targets: Targets = None,
@@ -243,15 +275,26 @@ def status(
     """Health of every target. Exit 1 if anything is unhealthy."""
 
     def body() -> int:
-        with Session(_config(ctx, config), targets) as session:
+        cfg = _config(ctx, config)
+
+        def report() -> StatusReport:
+            # A fresh session each time: a target that went away, or came back, is seen.
+            with Session(cfg, targets, targets_optional=True) as session:
+                return collect(session)
+
+        if not watch:
+            once = report()
+            _show(as_json, once.to_dict, lambda: render.status(out, once))
+            return EXIT_OK if once.healthy else EXIT_PROBLEMS
+        if as_json or not out.is_terminal:  # a stream of reports, one after another
             while True:
-                report = collect(session)
-                if watch and out.is_terminal:
-                    out.clear()
-                _show(as_json, report.to_dict, lambda r=report: render.status(out, r))
-                if not watch:
-                    return EXIT_OK if report.healthy else EXIT_PROBLEMS
+                each = report()
+                _show(as_json, each.to_dict, lambda r=each: render.status(out, r))
                 time.sleep(interval)
+        with Live(render.status_view(out, report()), console=out, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(render.status_view(out, report()), refresh=True)
 
     _run(body)
 

@@ -325,6 +325,10 @@ class TargetConfig(_Section):
                       Before(_distinct_tables), _at_least_one("table")]
     roles: dict[Annotated[str, After(_role_name)], Annotated[RoleConfig, Before(_role)]] = (
         Field(default_factory=dict))
+    # PostgreSQL's subscription option: on an apply error, disable the subscription
+    # instead of retrying every few seconds. Off by default: a lost connection (the source
+    # restarting) counts as an error too, and then replication waits for `repl setup`.
+    disable_on_error: bool = False
 
 
 class SourceConfig(_Section):

@@ -124,6 +124,17 @@ class Slot:
     retained_bytes: int | None
     lag_bytes: int | None
     replay_lag_seconds: float | None
+    caught_up: bool = False  # everything flushed was sent and applied
+    inactive_seconds: float | None = None  # PostgreSQL 17+: since its consumer left
+
+
+@dataclass(frozen=True)
+class RelationSync:
+    """One table of a subscription (pg_subscription_rel), with its running COPY if any."""
+    relation: QualifiedName
+    state: str  # srsubstate: i, d, f, s, r
+    rows_copied: int | None = None
+    copy_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -137,11 +148,16 @@ class Subscription:
     worker_pid: int | None = None
     apply_error_count: int = 0
     sync_error_count: int = 0
-    # (table, srsubstate, rows copied so far by a running COPY)
-    table_states: tuple[tuple[QualifiedName, str, int | None], ...] = ()
+    disable_on_error: bool = False
+    worker_age_seconds: float | None = None  # since the apply worker (re)started
+    table_states: tuple[RelationSync, ...] = ()
+
+    def sync_of(self, relation: QualifiedName) -> RelationSync | None:
+        return next((s for s in self.table_states if s.relation == relation), None)
 
     def state_of(self, relation: QualifiedName) -> str | None:
-        return next((s for r, s, _ in self.table_states if r == relation), None)
+        found = self.sync_of(relation)
+        return found.state if found else None
 
 
 # --- target side -------------------------------------------------------------------------

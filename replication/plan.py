@@ -256,8 +256,8 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
     # The subscription must forget every table it is to copy again, and every table it
     # should no longer have, whoever took it out of the publication (a DROP COLUMN ...
     # CASCADE on production does): REFRESH PUBLICATION only copies tables it does not know.
-    stale = [rel for rel, _, _ in (existing.table_states if alive and existing else ())
-             if rel in copies or want.table(rel) is None]
+    stale = [s.relation for s in (existing.table_states if alive and existing else ())
+             if s.relation in copies or want.table(s.relation) is None]
     if alive and (dropped or stale):
         run(SOURCE, f"wait until {sub.name} has applied what was sent before",
             action="await_slot", slot=sub.slot_name)
@@ -326,10 +326,11 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         def create(conninfo: str) -> sql.Composable:
             return sql.SQL(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (create_slot = false, "
-                "slot_name = {}, copy_data = true, enabled = true)").format(
-                    sub_name, sql.Literal(conninfo),
-                    sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
-                    sql.Literal(sub.slot_name))
+                "slot_name = {}, copy_data = true, enabled = true, disable_on_error = {})"
+            ).format(
+                sub_name, sql.Literal(conninfo),
+                sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
+                sql.Literal(sub.slot_name), sql.Literal(sub.disable_on_error))
         run(target, f"create subscription {sub.name}", create(sub.conninfo),
             hazards=copy_hazards, display=(create(redact_conninfo(sub.conninfo)),))
     else:
@@ -340,6 +341,10 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                     sub_name, sql.Literal(sub.conninfo)),
                 display=(sql.SQL("ALTER SUBSCRIPTION {} CONNECTION {}").format(
                     sub_name, sql.Literal(redact_conninfo(sub.conninfo))),))
+        if existing.disable_on_error != sub.disable_on_error:
+            run(target, f"set disable_on_error = {str(sub.disable_on_error).lower()}",
+                sql.SQL("ALTER SUBSCRIPTION {} SET (disable_on_error = {})").format(
+                    sub_name, sql.Literal(sub.disable_on_error)))
         if existing.publications != sub.publications:
             if sub.publications - existing.publications:
                 # PostgreSQL < 18 fails decoding WAL older than a publication the

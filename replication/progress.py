@@ -40,7 +40,7 @@ def poll(session: Session, estimates: dict[QualifiedName, int | None]) -> list[T
         sub_name = subscription_name(session.config.name, name)
         sub = subscriptions(session.db(name), session.config.name, with_conninfo=False
                             ).get(sub_name)
-        states = {rel: (state, rows) for rel, state, rows in (sub.table_states if sub else ())}
+        states = {s.relation: (s.state, s.rows_copied) for s in (sub.table_states if sub else ())}
         for relation in session.config.targets[name].tables:
             state, rows = states.get(relation, (None, None))
             out.append(TableSync(name, relation, state, rows, estimates.get(relation, 0)))

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -114,46 +114,73 @@ def _bytes(n: int | None) -> str:
     return str(n)
 
 
+def _lag(t) -> str:
+    if t.lag_seconds is None:
+        return "?"
+    return (">=" if t.lag_basis == "inactive" else "") + f"{t.lag_seconds:.1f}"
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def status(con: Console, report: StatusReport) -> None:
-    con.print(f"source {report.source} (PostgreSQL {report.source_version})")
-    for line in report.problems:
-        con.print(f"  [red]{escape(line)}[/]", markup=True)
-    for line in report.warnings:
-        con.print(f"  [yellow]{escape(line)}[/]", markup=True)
+    con.print(status_view(con, report))
+
+
+def status_view(con: Console, report: StatusReport) -> Group:
+    """The whole report as one renderable, so that `--watch` can redraw it in place."""
+    parts: list[Any] = [Text(f"source {report.source} (PostgreSQL {report.source_version})")]
+    parts += [Text(f"  {line}", style="red") for line in report.problems]
+    parts += [Text(f"  {line}", style="yellow") for line in report.warnings]
     summary = table(con, "target", "subscription", "worker", "slot", "lag", "lag s",
                     "retained WAL", "errors", "health")
     for t in report.targets:
         summary.add_row(
             t.target,
-            ("enabled" if t.enabled else "DISABLED") if t.subscription_exists else "MISSING",
-            "running" if t.worker_running else "stopped",
+            ("enabled" if t.enabled else "DISABLED") if t.subscription_exists else
+            ("?" if not t.reachable else "MISSING"),
+            "?" if not t.reachable else "running" if t.worker_running else "stopped",
             (t.wal_status or "?") if t.slot_exists else "MISSING",
             _bytes(t.lag_bytes),
-            "-" if t.lag_seconds is None else f"{t.lag_seconds:.1f}",
+            _lag(t),
             _bytes(t.retained_bytes),
             f"apply {t.apply_errors}, sync {t.sync_errors}",
-            Text("ok", style="green") if t.healthy else Text("UNHEALTHY", style="red"),
+            Text("ok", style="green") if t.healthy else
+            Text("UNREACHABLE" if not t.reachable else "UNHEALTHY", style="red"),
         )
-    con.print()
-    con.print(summary)
+    parts += [Text(""), summary]
     for t in report.targets:
-        con.print()
-        tables = table(con, "table", "state", "rows copied", "est. rows",
-                       title=f"{t.target} ({t.database}, PostgreSQL {t.server_version})")
-        for ts in t.tables:
-            tables.add_row(ts.table, ts.state,
-                           "-" if ts.rows_copied is None else str(ts.rows_copied),
-                           _count(ts.estimated_rows))
-        con.print(tables)
-        for line in t.problems:
-            con.print(f"  [red]problem:[/] {escape(line)}", markup=True)
-        for line in t.drift:
-            con.print(f"  [yellow]drift:[/] {escape(line)}", markup=True)
-    con.print()
+        parts.append(Text(""))
+        if t.reachable:
+            copying = any(ts.rows_copied is not None for ts in t.tables)
+            columns = ["table", "state", "rows copied", "est. rows"]
+            columns += ["rows/s", "ETA"] if copying else []
+            tables = table(con, *columns,
+                           title=f"{t.target} ({t.database}, PostgreSQL {t.server_version})")
+            for ts in t.tables:
+                row = [ts.table, ts.state,
+                       "-" if ts.rows_copied is None else str(ts.rows_copied),
+                       _count(ts.estimated_rows)]
+                if copying:
+                    row += ["-" if ts.rows_per_second is None else f"{ts.rows_per_second:.0f}",
+                            _eta(ts.eta_seconds)]
+                tables.add_row(*row)
+            parts.append(tables)
+        else:
+            parts.append(Text(f"{t.target} ({t.database})"))
+        parts += [Text.assemble(("  problem: ", "red"), line) for line in t.problems]
+        parts += [Text.assemble(("  warning: ", "yellow"), line) for line in t.warnings]
+        parts += [Text.assemble(("  drift: ", "yellow"), line) for line in t.drift]
+    parts.append(Text(""))
     unhealthy = [t.target for t in report.targets if not t.healthy]
     if report.healthy:
-        con.print(Text("healthy: every target is streaming and matches the config",
-                       style="green"))
+        parts.append(Text("healthy: every target is streaming and matches the config",
+                          style="green"))
     else:
         where = ", ".join(unhealthy) if unhealthy else "source"
-        con.print(Text(f"UNHEALTHY: {where}", style="red"))
+        parts.append(Text(f"UNHEALTHY: {where}", style="red"))
+    return Group(*parts)

@@ -66,13 +66,17 @@ class Session:
     """Open connections for one command; use as a context manager."""
 
     def __init__(self, config: Config, targets: list[str] | None = None,
-                 source_optional: bool = False):
+                 source_optional: bool = False, targets_optional: bool = False):
         self.config = config
         self.target_names = select_targets(config, targets)
         self.source: Database | None = None
         self.source_error: ConnectError | None = None  # when the source is optional
         self.source_optional = source_optional
         self.targets: dict[str, Database] = {}
+        # With targets_optional, a target that cannot be reached is left out of
+        # target_names (so the rest of the session works on the others) and kept here.
+        self.targets_optional = targets_optional
+        self.unreachable: dict[str, ConnectError] = {}
 
     def __enter__(self) -> Session:
         try:
@@ -83,7 +87,14 @@ class Session:
                     raise
                 self.source_error = exc
             for name in self.target_names:
-                self.targets[name] = connect(self.config.targets[name].dsn, f"target {name}")
+                try:
+                    self.targets[name] = connect(self.config.targets[name].dsn,
+                                                 f"target {name}")
+                except ConnectError as exc:
+                    if not self.targets_optional:
+                        raise
+                    self.unreachable[name] = exc
+            self.target_names = [n for n in self.target_names if n not in self.unreachable]
         except BaseException:
             self.close()
             raise

@@ -113,6 +113,7 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 name=name, slot_name=name,
                 publications=frozenset(p.name for p in publications),
                 enabled=True, conninfo=subscriber_conninfo(config),
+                disable_on_error=config.targets[target].disable_on_error,
             ),
             tables=tuple(tables),
             schema_revision=head_revision(),

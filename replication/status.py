@@ -1,5 +1,9 @@
 """Health of every target (SPEC section 3, guarantee 8): read-only, the same data for the
-human table and for `--json`. Anything unhealthy makes the report unhealthy.
+human table, for `--json` and for the Prometheus metrics. Anything unhealthy makes the
+report unhealthy; a target that cannot be reached is reported, not skipped.
+
+Lag in seconds is PostgreSQL's own measurement, not a heartbeat of ours: repl is not in
+the data path and puts nothing but publications and slots on the source. See `lag`.
 """
 
 from __future__ import annotations
@@ -8,8 +12,12 @@ from dataclasses import asdict, dataclass, field
 
 from .config import Config
 from .db import describe
-from .model import subscription_name
+from .model import Slot, Subscription, subscription_name
 from .session import Session, Snapshot
+
+# `status --json` keeps this shape; a field is only ever added. A change that removes or
+# renames one increments the number.
+JSON_FORMAT = 1
 
 SYNC_STATES = {
     "i": "initializing",
@@ -19,35 +27,50 @@ SYNC_STATES = {
     "r": "ready",
 }
 
+# An apply worker younger than this that has not caught up, on a subscription with
+# apply errors, is taken to be restarting after an error (PostgreSQL restarts a failed
+# worker every wal_retrieve_retry_interval, 5 s by default).
+RESTART_WINDOW_S = 15.0
+# Warn when a slot has used this share of its max_slot_wal_keep_size budget.
+WAL_BUDGET_WARNING = 0.75
+
 
 @dataclass
 class TableStatus:
     table: str
     state: str  # one of SYNC_STATES' values, or "missing" (not in the subscription)
-    rows_copied: int | None
-    estimated_rows: int | None
+    rows_copied: int | None  # while its copy runs
+    estimated_rows: int | None  # of the source table (pg_class.reltuples), before filtering
+    copy_seconds: float | None = None
+    rows_per_second: float | None = None
+    eta_seconds: float | None = None
 
 
 @dataclass
 class TargetStatus:
     target: str
     database: str
-    server_version: str
+    reachable: bool
+    server_version: str | None
     subscription: str
     subscription_exists: bool
     enabled: bool
+    disable_on_error: bool
     worker_running: bool
     slot_exists: bool
+    slot_active: bool
     wal_status: str | None
     retained_bytes: int | None
     safe_wal_size: int | None
     lag_bytes: int | None
     lag_seconds: float | None
+    lag_basis: str  # how lag_seconds was measured: see `lag`
     apply_errors: int
     sync_errors: int
     tables: list[TableStatus] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -67,11 +90,129 @@ class StatusReport:
         return not self.problems and all(t.healthy for t in self.targets)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["healthy"] = self.healthy
+        data = {"format": JSON_FORMAT, **asdict(self), "healthy": self.healthy}
         for target, raw in zip(self.targets, data["targets"], strict=True):
             raw["healthy"] = target.healthy
         return data
+
+
+def lag(slot: Slot | None) -> tuple[float | None, str]:
+    """The subscriber's lag in seconds, and what the figure rests on.
+
+    - "caught up": the walsender has sent all flushed WAL and the subscriber reported it
+      applied (or confirmed everything): 0 s. PostgreSQL blanks replay_lag once idle, so
+      without this an idle, healthy target would show no figure at all.
+    - "replay_lag": pg_stat_replication.replay_lag, the walsender's lag tracker: the time
+      from the source flushing a WAL position to the subscriber reporting it applied.
+    - "inactive": no walsender; PostgreSQL 17+ dates when the slot lost its consumer, so
+      the lag is at least that long (a lower bound: older unapplied WAL is not dated).
+    - "unknown": behind, and PostgreSQL has no measurement; the bytes still tell.
+    """
+    if slot is None:
+        return None, "unknown"
+    if slot.caught_up or (slot.lag_bytes is not None and slot.lag_bytes <= 0):
+        return 0.0, "caught up"
+    if slot.active and slot.replay_lag_seconds is not None:
+        return slot.replay_lag_seconds, "replay_lag"
+    if not slot.active and slot.inactive_seconds is not None:
+        return slot.inactive_seconds, "inactive"
+    return None, "unknown"
+
+
+def copy_progress(ts: TableStatus) -> None:
+    """Rate and ETA of a running copy, from the rows so far and the sync worker's age."""
+    if ts.rows_copied is None or not ts.copy_seconds or ts.copy_seconds <= 0:
+        return
+    ts.rows_per_second = ts.rows_copied / ts.copy_seconds
+    if ts.estimated_rows and ts.rows_per_second > 0:
+        ts.eta_seconds = max(ts.estimated_rows - ts.rows_copied, 0) / ts.rows_per_second
+
+
+def apply_failing(sub: Subscription, slot: Slot | None) -> str | None:
+    """Why the subscription looks stuck on an apply error, or None.
+
+    The error counters only grow (a dropped connection counts too), so a count alone
+    says nothing about now: what matters is whether the worker is down or keeps
+    restarting while the slot still has changes it did not apply.
+    """
+    if not sub.apply_error_count:
+        return None
+    if not sub.enabled and sub.disable_on_error:
+        return "PostgreSQL disabled it after the error (disable_on_error)"
+    if not sub.enabled:
+        return None  # disabled by someone: reported as such
+    if not sub.worker_pid:
+        return "its apply worker is not running"
+    behind = slot is not None and not slot.caught_up and (slot.lag_bytes or 0) > 0
+    if behind and sub.worker_age_seconds is not None \
+            and sub.worker_age_seconds < RESTART_WINDOW_S:
+        return f"its apply worker restarted {sub.worker_age_seconds:.0f} s ago and is behind"
+    return None
+
+
+def way_out(name: str, sub_name: str) -> str:
+    return (f"a change from the source cannot be applied on target {name}, most often a row "
+            "written directly into a target table (duplicate key) or a target table changed "
+            "by hand; the target's server log names the table and key. Ways out: remove the "
+            "conflicting target rows and replication resumes by itself; or `repl skip "
+            f"{name}` skips the failing source transaction (its changes are then missing on "
+            f"{name}: `repl resync {name} TABLE` copies the table again)")
+
+
+def _slot_findings(status: TargetStatus, slot: Slot | None, sub_name: str) -> None:
+    problems, warnings = status.problems, status.warnings
+    if slot is None:
+        problems.append(f"replication slot {sub_name} is missing on the source; "
+                        "`repl setup` recreates the subscription and copies every table")
+        return
+    if slot.wal_status == "lost":
+        problems.append(f"replication slot {sub_name} is lost (its WAL was removed past "
+                        "max_slot_wal_keep_size); `repl setup` recreates the subscription "
+                        "and copies this target's tables again")
+        return
+    if slot.wal_status == "unreserved":
+        problems.append(f"replication slot {sub_name} is about to lose required WAL "
+                        "(wal_status unreserved): it will be invalidated at the next "
+                        "checkpoint unless the target catches up")
+    elif slot.safe_wal_size is not None and slot.retained_bytes is not None:
+        budget = slot.retained_bytes + slot.safe_wal_size
+        if budget > 0 and slot.retained_bytes >= WAL_BUDGET_WARNING * budget:
+            warnings.append(
+                f"replication slot {sub_name} retains {_mb(slot.retained_bytes)} of WAL, "
+                f"{slot.retained_bytes * 100 // budget}% of max_slot_wal_keep_size; after "
+                f"{_mb(max(slot.safe_wal_size, 0))} more PostgreSQL invalidates it and the "
+                "target's tables must be copied again")
+    if not slot.active:
+        since = (f" for {slot.inactive_seconds:.0f} s" if slot.inactive_seconds is not None
+                 else "")
+        warnings.append(f"replication slot {sub_name} has no consumer{since}: the WAL it "
+                        f"retains ({_mb(slot.retained_bytes or 0)}) grows with every write "
+                        "on the source until the target is back")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1048576:.1f} MB"
+
+
+def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) -> TargetStatus:
+    sub_name = subscription_name(config.name, name)
+    slot = snap.source.slots.get(sub_name)
+    seconds, basis = lag(slot)
+    status = TargetStatus(
+        target=name, database=describe(config.targets[name].dsn), reachable=False,
+        server_version=None, subscription=sub_name, subscription_exists=False, enabled=False,
+        disable_on_error=config.targets[name].disable_on_error, worker_running=False,
+        slot_exists=slot is not None, slot_active=bool(slot and slot.active),
+        wal_status=slot.wal_status if slot else None,
+        retained_bytes=slot.retained_bytes if slot else None,
+        safe_wal_size=slot.safe_wal_size if slot else None,
+        lag_bytes=slot.lag_bytes if slot else None, lag_seconds=seconds, lag_basis=basis,
+        apply_errors=0, sync_errors=0,
+    )
+    status.problems.append(f"target unreachable: {error}")
+    if slot is not None:
+        _slot_findings(status, slot, sub_name)
+    return status
 
 
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -> TargetStatus:
@@ -79,20 +220,25 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
     slot = snap.source.slots.get(sub_name)
+    seconds, basis = lag(slot)
     status = TargetStatus(
         target=name,
         database=describe(config.targets[name].dsn),
+        reachable=True,
         server_version=cat.info.version,
         subscription=sub_name,
         subscription_exists=sub is not None,
         enabled=bool(sub and sub.enabled),
+        disable_on_error=bool(sub and sub.disable_on_error),
         worker_running=bool(sub and sub.worker_pid),
         slot_exists=slot is not None,
+        slot_active=bool(slot and slot.active),
         wal_status=slot.wal_status if slot else None,
         retained_bytes=slot.retained_bytes if slot else None,
         safe_wal_size=slot.safe_wal_size if slot else None,
         lag_bytes=slot.lag_bytes if slot else None,
-        lag_seconds=slot.replay_lag_seconds if slot else None,
+        lag_seconds=seconds,
+        lag_basis=basis,
         apply_errors=sub.apply_error_count if sub else 0,
         sync_errors=sub.sync_error_count if sub else 0,
         drift=drift,
@@ -101,33 +247,31 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
     if sub is None:
         problems.append(f"subscription {sub_name} does not exist; run `repl setup`")
     else:
-        if not sub.enabled:
+        failing = apply_failing(sub, slot)
+        if failing:
+            problems.append(f"subscription {sub_name} is failing: {failing}; "
+                            f"{sub.apply_error_count} apply error(s) counted in "
+                            f"pg_stat_subscription_stats. " + way_out(name, sub_name))
+        elif not sub.enabled:
             problems.append(f"subscription {sub_name} is disabled; `repl setup` enables it")
         elif not sub.worker_pid:
             problems.append(f"subscription {sub_name} has no running apply worker "
                             "(starting, or failing: see the target's server log)")
-    if slot is None:
-        problems.append(f"replication slot {sub_name} is missing on the source; "
-                        "`repl setup` recreates the subscription and copies every table")
-    elif slot.wal_status == "lost":
-        problems.append(f"replication slot {sub_name} is lost (its WAL was removed past "
-                        "max_slot_wal_keep_size); the subscription must be recreated and its "
-                        "tables copied again")
-    elif slot.wal_status == "unreserved":
-        problems.append(f"replication slot {sub_name} is about to lose required WAL "
-                        f"(wal_status unreserved)")
+    _slot_findings(status, slot, sub_name)
     for relation in config.targets[name].tables:
-        state = sub.state_of(relation) if sub else None
-        rows = next((r for rel, _, r in (sub.table_states if sub else ()) if rel == relation),
-                    None)
+        sync = sub.sync_of(relation) if sub else None
         src = snap.source.tables.get(relation)
-        status.tables.append(TableStatus(
-            str(relation), SYNC_STATES.get(state or "", "missing"), rows,
-            src.estimated_rows if src else None))
+        state = sync.state if sync else None
+        ts = TableStatus(str(relation), SYNC_STATES.get(state or "", "missing"),
+                         sync.rows_copied if sync else None,
+                         src.estimated_rows if src else None,
+                         sync.copy_seconds if sync and sync.rows_copied is not None else None)
+        copy_progress(ts)
+        status.tables.append(ts)
         if state != "r":
             retrying = (f"; its copy has failed {status.sync_errors} time(s) so far: see the "
                         "target's server log" if state and status.sync_errors else "")
-            problems.append(f"table {relation} is {SYNC_STATES.get(state or '', 'missing')}"
+            problems.append(f"table {relation} is {ts.state}"
                             + ("" if state else " (not in the subscription)") + retrying)
         if config.targets[name].tables[relation].mask:
             here = cat.tables.get(relation)
@@ -154,11 +298,13 @@ def collect(session: Session) -> StatusReport:
         for name, plan in plans.items():
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps
                            if s.action != "await_slot"]
-    targets = [target_status(config, n, snap, drift[n]) for n in session.target_names]
+    reports = {n: target_status(config, n, snap, drift[n]) for n in session.target_names}
+    for name, error in session.unreachable.items():
+        reports[name] = unreachable_status(config, name, snap, str(error))
     return StatusReport(
         source=describe(config.source.dsn),
         source_version=snap.source.info.version,
-        targets=targets,
+        targets=[reports[n] for n in config.targets if n in reports],
         # An abandoned slot keeps production's WAL without bound: that is unhealthy.
         problems=[str(p) for p in snap.problems
                   if p.severity == "error" or p.kind == "orphan slot retaining WAL"],

@@ -9,6 +9,7 @@ from replication.model import (
     Column,
     Publication,
     PublishedTable,
+    RelationSync,
     Slot,
     Subscription,
     TargetState,
@@ -54,8 +55,8 @@ def test_plan_is_data_and_empty_when_converged():
     want = state([pub], Subscription("repl_dev", "repl_dev", frozenset({pub.name}), True,
                                      "host=h password=pw"), [table])
     slot = Slot("repl_dev", "pgoutput", True, "reserved", None, 0, 0, None)
-    have = state([pub], Subscription("repl_dev", "repl_dev", frozenset({pub.name}), True,
-                                      None, table_states=((USERS, "r", None),)), [table], slot)
+    have = state([pub], Subscription("repl_dev", "repl_dev", frozenset({pub.name}), True, None,
+                                      table_states=(RelationSync(USERS, "r"),)), [table], slot)
     assert plan_target(want, have, {"public"}).empty
 
     fresh = plan_target(want, state(), set())

@@ -1,5 +1,13 @@
 -- Replication slots of this database whose names start with the given prefix
--- (repl's own, and the table-sync slots PostgreSQL names pg_<subid>_sync_...).
+-- (repl's own, and the table-sync slots PostgreSQL names pg_<subid>_sync_...), with
+-- what status needs to judge them:
+--   retained_bytes  WAL the slot keeps on the source (from its restart_lsn);
+--   lag_bytes       WAL the subscriber has not confirmed yet (from confirmed_flush_lsn);
+--   replay_lag      PostgreSQL's own lag measurement: the walsender's lag tracker times
+--                   each WAL position from local flush until the subscriber reports it
+--                   applied. NULL when nothing was measured lately (idle, or no walsender);
+--   caught_up       the walsender has sent all flushed WAL and the subscriber has applied
+--                   everything it was sent: the lag is zero, whatever replay_lag says.
 SELECT s.slot_name,
        s.plugin,
        s.slot_type,
@@ -14,7 +22,10 @@ SELECT s.slot_name,
            AS retained_bytes,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::int8
            AS lag_bytes,
-       extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds
+       extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
+       coalesce(r.sent_lsn >= pg_catalog.pg_current_wal_flush_lsn()
+                AND r.replay_lsn >= r.sent_lsn, false) AS caught_up,
+       NULL::float8 AS inactive_seconds
   FROM pg_catalog.pg_replication_slots AS s
   LEFT JOIN pg_catalog.pg_stat_replication AS r ON r.pid = s.active_pid
  WHERE s.database = pg_catalog.current_database()

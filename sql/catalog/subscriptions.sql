@@ -11,10 +11,12 @@ SELECT s.oid::int8 AS oid,
        w.received_lsn::text AS received_lsn,
        w.last_msg_receipt_time,
        w.latest_end_time,
+       extract(epoch FROM pg_catalog.now() - a.backend_start)::float8 AS worker_age_seconds,
        st.apply_error_count,
        st.sync_error_count
   FROM pg_catalog.pg_subscription AS s
   LEFT JOIN pg_catalog.pg_stat_subscription AS w ON w.subid = s.oid AND w.relid IS NULL
+  LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid = w.pid
   LEFT JOIN pg_catalog.pg_stat_subscription_stats AS st ON st.subid = s.oid
  WHERE s.subdbid = (SELECT oid FROM pg_catalog.pg_database
                      WHERE datname = pg_catalog.current_database())

@@ -1,0 +1,157 @@
+"""`repl skip TARGET`: get a subscription past a source transaction it cannot apply.
+
+PostgreSQL's way out of an apply conflict without copying everything again is
+`ALTER SUBSCRIPTION ... SKIP (lsn = ...)`, given the finish LSN of the failing
+transaction; the apply worker logs it, but a log is not something repl can read. repl
+finds it from the catalogs instead: the target's replication origin says how far the
+subscription has applied (the end of its last applied transaction), and decoding the
+slot on the source with pgoutput, without consuming it, shows the first transaction
+after that point: the one that fails. Its BEGIN message carries the finish LSN SKIP
+wants, and its RELATION messages name the tables whose changes will be missing.
+
+Decoding needs the slot idle, so the subscription is disabled first and enabled again
+at the end (also when something fails on the way).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from .db import Database
+from .errors import ReplError
+from .model import subscription_name
+from .session import Session
+
+IDLE_TIMEOUT_S = 30.0
+PEEK_BATCH = 10_000  # changes decoded per round while looking for the failing transaction
+
+
+class SkipError(ReplError):
+    pass
+
+
+@dataclass
+class Skipped:
+    target: str
+    subscription: str
+    xid: int
+    finish_lsn: str
+    tables: list[str] = field(default_factory=list)
+    changes: int = 0
+
+
+def _lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _lsn_int(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def _cstring(data: bytes, at: int) -> tuple[str, int]:
+    end = data.index(b"\0", at)
+    return data[at:end].decode(), end + 1
+
+
+def _publication_list(names: frozenset[str]) -> str:
+    # pgoutput splits publication_names like a list of SQL identifiers.
+    return ",".join('"' + n.replace('"', '""') + '"' for n in sorted(names))
+
+
+def failing_transaction(source: Database, slot: str, publications: frozenset[str],
+                        applied_up_to: int) -> tuple[int, int, set[str], int] | None:
+    """(xid, finish LSN, tables, changes) of the first transaction the slot would send
+    that ends after `applied_up_to`, or None when there is none."""
+    relations: dict[int, str] = {}
+    limit = PEEK_BATCH
+    while True:
+        rows = source.execute_one(sql.SQL(
+            "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes("
+            "{}, NULL, {}, 'proto_version', '1', 'publication_names', {})").format(
+                sql.Literal(slot), sql.Literal(limit),
+                sql.Literal(_publication_list(publications))))
+        current: tuple[int, int] | None = None
+        tables: set[str] = set()
+        changes = 0
+        for (data,) in rows:
+            data = bytes(data)
+            kind = chr(data[0])
+            if kind == "B":
+                final_lsn, _, xid = struct.unpack_from("!QqI", data, 1)
+                current = (xid, final_lsn) if final_lsn >= applied_up_to else None
+                tables, changes = set(), 0
+            elif kind == "R":
+                (relid,) = struct.unpack_from("!I", data, 1)
+                schema, at = _cstring(data, 5)
+                name, _ = _cstring(data, at)
+                relations[relid] = f"{schema}.{name}"
+            elif kind in "IUD" and current:
+                (relid,) = struct.unpack_from("!I", data, 1)
+                tables.add(relations.get(relid, f"relation {relid}"))
+                changes += 1
+            elif kind == "T" and current:
+                (count,) = struct.unpack_from("!I", data, 1)
+                for i in range(count):
+                    (relid,) = struct.unpack_from("!I", data, 6 + 4 * i)
+                    tables.add(relations.get(relid, f"relation {relid}"))
+                changes += 1
+            elif kind == "C" and current:
+                return current[0], current[1], tables, changes
+        if len(rows) < limit:
+            return None
+        limit *= 4  # peeking always starts at the slot's confirmed position
+
+
+def _wait_idle(source: Database, slot: str) -> None:
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    while source.scalar("SELECT active FROM pg_catalog.pg_replication_slots "
+                        "WHERE slot_name = %s", (slot,)):
+        if time.monotonic() > deadline:
+            raise SkipError(f"replication slot {slot} is still in use {IDLE_TIMEOUT_S:.0f} s "
+                            "after its subscription was disabled")
+        time.sleep(0.2)
+
+
+def skip(session: Session, target: str) -> Skipped:
+    config = session.config
+    db, source = session.db(target), session.db("source")
+    name = subscription_name(config.name, target)
+    row = db.execute_one(sql.SQL(
+        "SELECT s.oid::int8, s.subenabled, s.subslotname, s.subpublications, "
+        "o.remote_lsn::text, st.apply_error_count "
+        "FROM pg_catalog.pg_subscription AS s "
+        "LEFT JOIN pg_catalog.pg_replication_origin_status AS o "
+        "       ON o.external_id = 'pg_' || s.oid "
+        "LEFT JOIN pg_catalog.pg_stat_subscription_stats AS st ON st.subid = s.oid "
+        "WHERE s.subname = {} AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database "
+        "WHERE datname = pg_catalog.current_database())").format(sql.Literal(name)))
+    if not row:
+        raise SkipError(f"target {target} has no subscription {name}; run `repl setup`")
+    oid, _, slot, publications, applied, errors = row[0]
+    if not errors:
+        raise SkipError(f"subscription {name} has no apply error to get past "
+                        "(pg_stat_subscription_stats.apply_error_count is 0)")
+    ident = sql.Identifier(name)
+    db.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
+    try:
+        _wait_idle(source, slot)
+        found = failing_transaction(source, slot, frozenset(publications),
+                                    _lsn_int(applied) if applied else 0)
+        if found is None:
+            raise SkipError(
+                f"subscription {name} has applied every transaction its slot holds: the "
+                "errors were not caused by a source transaction (see the target's server "
+                "log); nothing was skipped")
+        xid, finish, tables, changes = found
+        db.execute(sql.SQL("ALTER SUBSCRIPTION {} SKIP (lsn = {})").format(
+            ident, sql.Literal(_lsn(finish))))
+        db.execute("SELECT pg_catalog.pg_stat_reset_subscription_stats(%s::oid)", (oid,))
+    finally:
+        # The config wants it enabled, whoever disabled it (disable_on_error, or us).
+        db.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(ident))
+    return Skipped(target, name, xid, _lsn(finish), sorted(tables), changes)

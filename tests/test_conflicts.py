@@ -1,0 +1,102 @@
+"""Apply conflicts (issue 6): a row written directly into a target table, then the same key
+inserted on the source. status must name the stuck subscription, its error count and the
+way out; `repl skip` gets it past the failing transaction without copying everything
+again; `disable_on_error` stops the subscription instead of retrying."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import rows, wait_until
+
+pytestmark = pytest.mark.pg
+
+SCHEMA = """
+CREATE TABLE public.users (id int PRIMARY KEY, name text, email text);
+CREATE TABLE public.events (id int PRIMARY KEY, kind text);
+INSERT INTO public.users SELECT g, 'u' || g, 'u' || g || '@example.com'
+  FROM generate_series(1, 20) g;
+INSERT INTO public.events SELECT g, 'k' FROM generate_series(1, 10) g;
+"""
+
+CONFIG = """
+version: 1
+source: {dsn: "{source}"}
+masking: {secret: s3cret-for-tests}
+targets:
+  dev:
+    dsn: "{target:dev}"
+    disable_on_error: %s
+    tables:
+      public.users: {columns: [name, email], mask: {email: email}}
+      public.events: {columns: all}
+"""
+
+
+def status_json(repl, cfg) -> dict:
+    return json.loads(repl("status", "--json", config=cfg, expect=None).stdout)
+
+
+def make_conflict(env) -> None:
+    with env.target("dev") as tgt:
+        tgt.execute("INSERT INTO public.users (id, name, email) VALUES (100, 'by hand', 'x')")
+    with env.source() as src:
+        src.execute("INSERT INTO public.users VALUES (100, 'from prod', 'p@example.com')")
+        src.execute("INSERT INTO public.events VALUES (100, 'same transaction? no')")
+
+
+@pytest.mark.parametrize("disable_on_error", [False, True], ids=["retrying", "disable_on_error"])
+def test_conflict_is_reported_and_skip_resumes_replication(env_any, repl, disable_on_error):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG % str(disable_on_error).lower())
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT subdisableonerr FROM pg_subscription") == [(disable_on_error,)]
+    make_conflict(env)
+
+    def stuck() -> dict | None:
+        report = status_json(repl, cfg)
+        return None if report["healthy"] else report
+
+    report = wait_until(stuck, timeout=60, what="status to report the conflict")
+    (dev,) = report["targets"]
+    problem = next(p for p in dev["problems"] if "is failing" in p)
+    assert "repl_dev" in problem and "repl skip dev" in problem
+    assert f"{dev['apply_errors']} apply error(s)" in problem and dev["apply_errors"] >= 1
+    if disable_on_error:
+        assert "disable_on_error" in problem and dev["enabled"] is False
+    human = repl("status", config=cfg, expect=1)
+    assert "UNHEALTHY" in human.stdout
+
+    skipped = json.loads(repl("skip", "dev", "--json", config=cfg).stdout)
+    assert skipped["tables"] == ["public.users"] and skipped["changes"] == 1
+    with env.source() as src:
+        src.execute("INSERT INTO public.users VALUES (101, 'after', 'a@example.com')")
+    with env.target("dev") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 101")
+                   == [("after",)], what="replication past the skipped transaction")
+        # The event was committed on its own, after the conflicting insert: not skipped.
+        assert rows(tgt, "SELECT kind FROM public.events WHERE id = 100") == \
+            [("same transaction? no",)]
+        assert rows(tgt, "SELECT name FROM public.users WHERE id = 100") == [("by hand",)]
+    wait_until(lambda: status_json(repl, cfg)["healthy"], timeout=60, what="healthy again")
+    assert repl("verify", config=cfg, expect=1).exit_code == 1  # row 100 differs
+    repl("resync", "dev", "public.users", "--wait", "--timeout", "120", config=cfg)
+    repl("verify", config=cfg)
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT name FROM public.users WHERE id = 100") == [("from prod",)]
+
+
+def test_skip_refuses_when_nothing_failed(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG % "false")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    result = repl("skip", "dev", config=cfg, expect=1)
+    assert "no apply error" in result.stderr
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT subenabled FROM pg_subscription") == [(True,)]
+    repl("skip", "nope", config=cfg, expect=2)
