@@ -18,6 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 from .errors import ReplError
 
 SYSTEM_BIN_GLOBS = (
@@ -169,6 +171,7 @@ class LocalCluster:
         self.datadir = Path(datadir)
         self.port = port or free_port()
         self.logfile = self.datadir.parent / f"{self.datadir.name}.log"
+        self.password: str | None = None  # the superuser's, once init() set one
 
     @property
     def major(self) -> int:
@@ -194,16 +197,38 @@ class LocalCluster:
     def initialized(self) -> bool:
         return (self.datadir / "PG_VERSION").exists()
 
-    def init(self, settings: dict[str, str] | None = None, auth: str = "trust") -> None:
+    def init(self, settings: dict[str, str] | None = None, auth: str = "trust",
+             password: str | None = None) -> None:
+        """initdb. With `password`, the superuser `postgres` gets it and TCP connections
+        (the only kind: no Unix socket) need it, by scram-sha-256; `auth` then applies
+        to local connections only."""
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         if self.user is not None:  # the server's account must reach its data directory
             self.datadir.parent.chmod(self.datadir.parent.stat().st_mode | 0o711)
         self.datadir.mkdir(mode=0o700, exist_ok=True)
         self._own(self.datadir)
-        self._run(
-            self.installation.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
-            "--auth", auth, "--encoding", "UTF8", "--locale", "C",
-        )
+        auth_args = ["--auth", auth]
+        pwfile = self.datadir.parent / f".{self.datadir.name}.pwfile"
+        if password is not None:
+            if not password or "\n" in password:
+                raise ReplError("a cluster password must be one non-empty line")
+            auth_args = ["--auth-local", auth, "--auth-host", "scram-sha-256",
+                         f"--pwfile={pwfile}"]
+            # Written by us, read by initdb under the server's account, then removed.
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(password + "\n")
+            self._own(pwfile)
+        try:
+            self._run(
+                self.installation.tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
+                *auth_args, "--encoding", "UTF8", "--locale", "C",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        self.password = password
+        if password is not None:
+            settings = {"password_encryption": "scram-sha-256", **(settings or {})}
         lines = {**BASE_SETTINGS, "port": str(self.port), **(settings or {})}
         with open(self.datadir / "postgresql.auto.conf", "a") as conf:
             for key, value in lines.items():
@@ -242,8 +267,14 @@ class LocalCluster:
             return True
         return True
 
-    def dsn(self, dbname: str = "postgres", user: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user}"
+    def dsn(self, dbname: str = "postgres", user: str = "postgres",
+            password: str | None = None) -> str:
+        """key=value conninfo; the superuser's password is included when the cluster has one."""
+        if password is None and user == "postgres":
+            password = self.password
+        params = {"host": "127.0.0.1", "port": self.port, "dbname": dbname, "user": user,
+                  "password": password}
+        return make_conninfo(**{k: v for k, v in params.items() if v is not None})
 
     def destroy(self) -> None:
         with contextlib.suppress(ReplError):

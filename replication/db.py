@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,28 @@ def ident(relation: QualifiedName) -> sql.Identifier:
     return sql.Identifier(relation.schema, relation.name)
 
 
+# libpq's complaints about a malformed conninfo quote pieces of it ("missing "=" after
+# "..."): with a password written unquoted, a piece of the password. Those that quote a
+# keyword are kept: they say what to fix.
+_QUOTED = re.compile(r'"([^"]*)"')
+_QUOTES_A_KEYWORD = ("invalid connection option", "invalid URI query parameter")
+
+
+def _unparsable(dsn: str) -> str | None:
+    """Why libpq cannot parse `dsn`, with no piece of it quoted; None if it can."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        message = str(exc).strip()
+        if not message.startswith(_QUOTES_A_KEYWORD):
+            message = _QUOTED.sub(lambda m: m[0] if m[1] == "=" else '"..."', message)
+        return f"its DSN is not a valid connection string: {redact(message)}"
+    return None
+
+
 def connect(dsn: str, label: str, *, source: bool = False) -> Database:
+    if problem := _unparsable(dsn):
+        raise ConnectError(f"cannot connect to {label}: {problem}")
     try:
         conn = psycopg.connect(
             dsn,

@@ -24,6 +24,10 @@ class Redactor:
     def add(self, *secrets: str | None) -> None:
         self._secrets.update(s for s in secrets if s)
 
+    def reset(self) -> None:
+        """Forget the secrets added so far (tests run many commands in one process)."""
+        self._secrets.clear()
+
     def __call__(self, text: str) -> str:
         # Longest first, so a secret that contains another is masked whole.
         for secret in sorted(self._secrets, key=len, reverse=True):
