@@ -1,0 +1,117 @@
+"""`python -m bench`: start throw-away clusters, generate the data, measure everything,
+print the figures and write them as JSON. bench/README.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import batch, control_plane, data, initial_copy, profile, report, streaming
+from .servers import Servers, pgbench_path
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--rows", type=int, default=1_000_000, help="users rows N (events: 2N)")
+    p.add_argument("--major", type=int, default=15, help="PostgreSQL major version")
+    p.add_argument("--json", type=Path, help="write the results to this file")
+    p.add_argument("--burst", type=int, help="pgbench transactions piled up for the apply "
+                   "capacity test (default 200,000 x N / 1,000,000, at least 1,000)")
+    p.add_argument("--lag-rate", type=int, default=4000, help="pgbench tps during the lag test")
+    p.add_argument("--lag-seconds", type=int, default=30, help="length of the lag test")
+    p.add_argument("--tables", type=int, default=200, help="tables of the control-plane test")
+    p.add_argument("--loop-rows", type=int, default=300_000,
+                   help="rows the executemany loop copies at most (it is linear and slow)")
+    p.add_argument("--profile-rows", type=int, default=200_000,
+                   help="users rows of the trigger profile (at most N)")
+    p.add_argument("--workdir", type=Path, help="where the clusters live (default: a temp dir)")
+    args = p.parse_args(argv)
+    if args.burst is None:
+        args.burst = max(1000, round(200_000 * args.rows / 1_000_000))
+    return args
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    rows = args.rows
+    servers = Servers(args.major, args.workdir)
+    workdir = Path(tempfile.mkdtemp(prefix="configs-", dir=servers.base))
+    started = time.perf_counter()
+    try:
+        log(f"starting PostgreSQL {args.major} source and target clusters in {servers.base}")
+        servers.start()
+        meta = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "server_version": servers.version(), "major": args.major,
+                "cpus": os.cpu_count(), "rows": rows, "load_before": _load(),
+                "settings": "fsync, full_page_writes, synchronous_commit off; "
+                            "shared_buffers 512MB; autovacuum off"}
+        results: dict = {"meta": meta}
+        source_dsn = servers.create_db(servers.source, "production")
+        log("data")
+        data.generate(source_dsn, rows, log)
+        counts = {"public.users": rows, "public.events": 2 * rows}
+
+        log("1. initial copy through repl (setup --wait)")
+        copies = {}
+        for name, masked in (("plain_users", False), ("dev_users", True)):
+            copies[name] = initial_copy.copy_target(
+                servers, workdir, source_dsn, name, ("public.users",), masked, counts, log)
+            initial_copy.teardown(servers, workdir, name)
+        for name, masked in (("plain", False), ("dev", True)):
+            copies[name] = initial_copy.copy_target(
+                servers, workdir, source_dsn, name, ("public.users", "public.events"), masked,
+                counts, log)
+        results["initial_copy"] = copies
+
+        log("2. batch copies with Python HMAC")
+        results["batch"] = {
+            "executemany": batch.executemany_loop(servers, source_dsn, rows, args.loop_rows, log),
+            "copy": batch.copy_stream(servers, source_dsn, rows, log)}
+
+        log("   trigger profile (COPY into a scratch table on the dev target)")
+        results["profile"] = profile.trigger_profile(
+            servers.target.dsn("dev"), source_dsn, min(rows, args.profile_rows), log)
+
+        binary = pgbench_path(servers.inst)
+        targets = {"plain": servers.target.dsn("plain"), "dev": servers.target.dsn("dev")}
+        log("3. streaming apply capacity")
+        results["apply_capacity"] = streaming.apply_capacity(
+            servers.source, "production", targets, binary, workdir, rows, args.burst, log)
+        log("4. lag under load")
+        results["lag"] = streaming.lag_under_load(
+            servers.source, "production", targets, binary, workdir, rows, args.lag_rate,
+            args.lag_seconds, log)
+        log("5. control plane")
+        results["control_plane"] = control_plane.control_plane(
+            servers, workdir, args.tables, log)
+    finally:
+        servers.stop()
+    results["ratios"] = report.ratios(results)
+    results["targets"] = report.targets(results)
+    meta["load_after"] = _load()
+    meta["total_seconds"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    results = run(args)
+    report.print_report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        log(f"results written to {args.json}")
+    return 0
