@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,26 @@ class Database:
             self.execute("SET LOCAL log_statement = 'none'")
             self.execute("SET LOCAL log_min_duration_statement = -1")
 
+    @contextlib.contextmanager
+    def statements_out_of_log(self) -> Iterator[None]:
+        """Outside a transaction: keep the statements run meanwhile, and failing ones,
+        out of the server log (CREATE SUBSCRIPTION's connection string holds a password,
+        which PostgreSQL would log with the statement if it fails). Superuser only, as
+        `keep_out_of_log`; settings restored afterwards."""
+        names = ("log_statement", "log_min_duration_statement", "log_min_error_statement")
+        if not self.scalar("SELECT pg_catalog.current_setting('is_superuser') = 'on'"):
+            yield
+            return
+        saved = {n: self.scalar("SELECT pg_catalog.current_setting(%s)", (n,)) for n in names}
+        for name, quiet in zip(names, ("none", "-1", "panic"), strict=True):
+            self.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, quiet))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(psycopg.Error):  # a broken connection resets them
+                for name, value in saved.items():
+                    self.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
+
     def scalar(self, statement: sql.Composable | str, params: Any = None) -> Any:
         with self.conn.cursor() as cur:
             cur.execute(statement if not isinstance(statement, str) else sql.SQL(statement),
@@ -85,7 +106,7 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _QUOTES_A_KEYWORD = ("invalid connection option", "invalid URI query parameter")
 
 
-def _unparsable(dsn: str) -> str | None:
+def dsn_problem(dsn: str) -> str | None:
     """Why libpq cannot parse `dsn`, with no piece of it quoted; None if it can."""
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
@@ -98,7 +119,7 @@ def _unparsable(dsn: str) -> str | None:
 
 
 def connect(dsn: str, label: str, *, source: bool = False) -> Database:
-    if problem := _unparsable(dsn):
+    if problem := dsn_problem(dsn):
         raise ConnectError(f"cannot connect to {label}: {problem}")
     try:
         conn = psycopg.connect(

@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from replication.cli import app
 from replication.cluster import LocalCluster, free_port, installations
+from replication.db import Database, connect
 from replication.redact import MASK, redact
 
 from conftest import rows, wait_until
@@ -323,3 +324,29 @@ def check_failures(repl: Run, source: LocalCluster, target: LocalCluster,
     assert "sourc: unknown key" in errors and "MASK_SECRET_UNSET is not set" in errors
     assert "unknown masking strategy" in errors
     repl.cfg.write_text(CONFIG)
+
+
+def test_failing_subscription_statement_kept_out_of_the_server_log(clusters):
+    """PostgreSQL logs a failing statement, a CREATE SUBSCRIPTION's password included;
+    `statements_out_of_log` keeps it out (what apply should wrap conninfo steps in)."""
+    cluster = clusters.clusters[0]
+    closed = free_port()
+
+    def create_subscription(db: Database, marker: str) -> None:
+        statement = sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION p").format(
+            sql.Identifier(f"sub_{marker}"), sql.Literal(make_conninfo(
+                host="127.0.0.1", port=closed, dbname="x", password=marker)))
+        with pytest.raises(psycopg.OperationalError, match="could not connect"):
+            db.execute_one(statement)
+
+    db = connect(cluster.dsn(), "target")
+    try:
+        create_subscription(db, "LoggedPw1")
+        with db.statements_out_of_log():
+            create_subscription(db, "QuietPw2")
+        assert db.scalar("SHOW log_min_error_statement") == "error"  # restored
+    finally:
+        db.close()
+    log = cluster.logfile.read_text()
+    assert "LoggedPw1" in log  # PostgreSQL's behaviour
+    assert "QuietPw2" not in log
