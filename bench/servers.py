@@ -121,16 +121,23 @@ def repl_command() -> list[str]:
 
 
 def run_repl(config: Path, *args: str, check: bool = True, timeout: float = 3600) -> Run:
-    """Run `repl -c config args...` as a child and measure it with wait4(): the
-    rusage of exactly that process (RUSAGE_CHILDREN would mix in earlier children)."""
+    """Run `repl -c config args...` as a child; measure its wall time and peak memory.
+
+    Peak memory is the child's VmHWM, polled from /proc while it runs (it only grows).
+    Not ru_maxrss: Linux starts a child's ru_maxrss at the high-water mark of the
+    address space it was forked from, so wait4() and RUSAGE_CHILDREN would report
+    this benchmark's own size (hundreds of MB after the trigger profile) for repl.
+    """
     log = config.with_name(f"repl-{args[0]}-{time.monotonic_ns()}.log")
     with open(log, "w+b") as out:
         started = time.perf_counter()
         proc = subprocess.Popen([*repl_command(), "-c", str(config), *args], stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
         deadline = started + timeout
+        peak_kb = 0
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
@@ -143,10 +150,22 @@ def run_repl(config: Path, *args: str, check: bool = True, timeout: float = 3600
         out.seek(0)
         text = out.read().decode(errors="replace")
     log.unlink(missing_ok=True)
-    run = Run(seconds, proc.returncode, usage.ru_maxrss / 1024, text)
+    run = Run(seconds, proc.returncode, peak_kb / 1024, text)
     if check and run.exit_code != 0:
         raise RuntimeError(f"repl {' '.join(args)} exited {run.exit_code}:\n{text[-3000:]}")
     return run
+
+
+def _hwm_kb(pid: int) -> int:
+    """The peak resident set size of a running process, in kB (0 once it has exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
