@@ -15,6 +15,7 @@ import psycopg
 import typer
 from rich.live import Live
 
+from . import metrics as prometheus
 from . import render
 from .apply import apply, converge
 from .config import Config, QualifiedName, load_config, resolve_config_path
@@ -295,6 +296,38 @@ def status(
             while True:
                 time.sleep(interval)
                 live.update(render.status_view(out, report()), refresh=True)
+
+    _run(body)
+
+
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    targets: Targets = None,
+    config: ConfigOption = None,
+    port: Annotated[int | None, typer.Option(
+        help="Serve the metrics on this port (GET /metrics) instead of printing them once.",
+        show_default=False)] = None,
+    host: Annotated[str, typer.Option(help="With --port: the address to listen on.")
+                    ] = "127.0.0.1",
+) -> None:
+    """status's figures in Prometheus text format: printed once, or served on --port."""
+
+    def body() -> int:
+        cfg = _config(ctx, config)
+
+        def report() -> StatusReport:
+            with Session(cfg, targets, targets_optional=True) as session:
+                return collect(session)
+
+        if port is None:
+            out.print(redact(prometheus.scrape(report)), end="", markup=False,
+                      highlight=False, soft_wrap=True)
+            return EXIT_OK
+        err.print(f"serving metrics on http://{host}:{port}/metrics (Ctrl-C stops)",
+                  markup=False)
+        prometheus.serve(report, host, port)
+        return EXIT_OK
 
     _run(body)
 

@@ -62,10 +62,30 @@ def test_lost_slot_is_unhealthy_and_setup_repairs_it(small_wal_source, repl, tmp
         wait_until(lambda: rows(src, "SELECT active FROM pg_replication_slots WHERE "
                                      "slot_name = 'repl_analytics'") == [(False,)],
                    what="slot inactive")
+        # While the target is away, status shows the retained WAL growing and warns
+        # before the slot reaches max_slot_wal_keep_size.
+        retained, warned = [], None
+        for step in range(40):
+            src.execute("INSERT INTO public.items SELECT g, repeat('w', 500) FROM "
+                        "generate_series(100001 + %s * 3000, 100000 + (%s + 1) * 3000) g",
+                        (step, step))
+            (target,) = json.loads(repl("status", "--json", config=cfg, expect=1)
+                                   .stdout)["targets"]
+            if target["wal_status"] == "lost":
+                break
+            retained.append(target["retained_bytes"])
+            assert any("has no consumer" in w for w in target["warnings"])
+            warned = next((w for w in target["warnings"] + target["problems"]
+                           if "max_slot_wal_keep_size" in w or "unreserved" in w), None)
+            if warned:
+                break
+        assert warned, f"no warning while the slot's WAL grew: {retained}"
+        assert len(retained) >= 3 and retained == sorted(retained) and \
+            retained[-1] > retained[0]
         for _ in range(12):  # WAL segments well past max_slot_wal_keep_size
             src.execute("INSERT INTO public.items SELECT g, repeat('x', 500) FROM "
-                        "generate_series(1000 + (SELECT count(*) FROM public.items), "
-                        "                    20000 + (SELECT count(*) FROM public.items)) g")
+                        "generate_series((SELECT max(id) FROM public.items) + 1, "
+                        "                (SELECT max(id) FROM public.items) + 19000) g")
             src.execute("SELECT pg_switch_wal()")
         src.execute("CHECKPOINT")
         wait_until(lambda: rows(src, "SELECT wal_status FROM pg_replication_slots WHERE "
@@ -79,7 +99,7 @@ def test_lost_slot_is_unhealthy_and_setup_repairs_it(small_wal_source, repl, tmp
     report = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
     (target,) = report["targets"]
     assert target["wal_status"] == "lost"
-    assert any("is lost" in p and "recreated" in p for p in target["problems"])
+    assert any("is lost" in p and "recreates" in p for p in target["problems"])
     planned = repl("plan", config=cfg).stdout
     assert "invalidated (wal_status lost)" in planned
     repl("setup", "--wait", "--timeout", "120", config=cfg)

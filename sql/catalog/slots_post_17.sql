@@ -2,7 +2,8 @@
 -- Replication slots of this database whose names start with the given prefix
 -- (repl's own, and the table-sync slots PostgreSQL names pg_<subid>_sync_...), with
 -- what status needs to judge them:
---   retained_bytes  WAL the slot keeps on the source (from its restart_lsn);
+--   retained_bytes  WAL the slot keeps on the source (from its restart_lsn to the WAL
+--                   inserted so far: with asynchronous commit, not all of it is written);
 --   lag_bytes       WAL the subscriber has not confirmed yet (from confirmed_flush_lsn);
 --   replay_lag      PostgreSQL's own lag measurement: the walsender's lag tracker times
 --                   each WAL position from local flush until the subscriber reports it
@@ -19,9 +20,9 @@ SELECT s.slot_name,
        s.safe_wal_size,
        s.restart_lsn::text AS restart_lsn,
        s.confirmed_flush_lsn::text AS confirmed_flush_lsn,
-       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::int8
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), s.restart_lsn)::int8
            AS retained_bytes,
-       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.confirmed_flush_lsn)::int8
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), s.confirmed_flush_lsn)::int8
            AS lag_bytes,
        extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
        coalesce(r.sent_lsn >= pg_catalog.pg_current_wal_flush_lsn()
