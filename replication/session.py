@@ -12,6 +12,7 @@ from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, QualifiedName
 from .db import Database, connect
 from .errors import ConnectError, UsageError
+from .exposure import check_exposure
 from .model import subscription_name
 from .plan import Plan, merge, plan_target
 from .state import actual, desired, owns_publication
@@ -165,6 +166,7 @@ class Session:
             snap.filters, probe_problems = probe_row_filters(self.source, wanted)
             snap.problems += probe_problems
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
+        snap.problems += check_exposure(self._selected_config(), targets)
         for name, db in self.targets.items():
             custom = [
                 (rel, src.tables[rel].column(column), spec)

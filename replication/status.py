@@ -308,6 +308,7 @@ def collect(session: Session) -> StatusReport:
         # An abandoned slot keeps production's WAL without bound: that is unhealthy.
         problems=[str(p) for p in snap.problems
                   if p.severity == "error" or p.kind == "orphan slot retaining WAL"],
-        warnings=[str(p) for p in snap.problems
-                  if p.severity == "warning" and p.kind != "orphan slot retaining WAL"],
+        # Exposure warnings are about the config, not about now: `check` tells them.
+        warnings=[str(p) for p in snap.problems if p.severity == "warning"
+                  and p.kind not in ("orphan slot retaining WAL", "exposure")],
     )

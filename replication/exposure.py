@@ -1,0 +1,46 @@
+"""Known ways personal data or secrets leave repl's control, reported by `check` as
+warnings: PostgreSQL behaviours repl cannot switch off, each with what to do about it.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from .catalog import TargetCatalog
+from .config import Config
+from .state import subscriber_conninfo
+from .validate import Problem, where
+
+PASSWORD_FILE_ROUTE = (
+    "give subscriber_dsn a passfile=PATH instead of a password (a password file the "
+    "target server's operating-system account can read, in the format of ~/.pgpass): "
+    "the catalog then holds the path, not the password")
+
+
+def conninfo_has_password(conninfo: str) -> bool:
+    try:
+        return bool(psycopg.conninfo.conninfo_to_dict(conninfo).get("password"))
+    except psycopg.Error:
+        return False
+
+
+def check_exposure(config: Config, targets: dict[str, TargetCatalog]) -> list[Problem]:
+    out: list[Problem] = []
+    stored_password = conninfo_has_password(subscriber_conninfo(config))
+    for name, cat in targets.items():
+        if stored_password:
+            out.append(Problem(
+                "warning", where(name),
+                "the subscription will keep the source's password in "
+                "pg_subscription.subconninfo on this target, readable by its superusers and "
+                f"in its backups; {PASSWORD_FILE_ROUTE}", kind="exposure"))
+        masked = [str(rel) for rel, table in config.targets[name].tables.items() if table.mask]
+        if masked and cat.info.major >= 18:
+            out.append(Problem(
+                "warning", where(name),
+                f"PostgreSQL {cat.info.major} logs apply conflicts with the replicated row's "
+                "values, taken before any trigger runs: on a conflict, raw values of masked "
+                f"columns ({', '.join(masked)}) can reach this target's server log. Keep its "
+                "log as private as production's, and never write into replicated tables",
+                kind="exposure"))
+    return out
