@@ -38,9 +38,10 @@ def check_exposure(config: Config, targets: dict[str, TargetCatalog]) -> list[Pr
         if masked and cat.info.major >= 18:
             out.append(Problem(
                 "warning", where(name),
-                f"PostgreSQL {cat.info.major} logs apply conflicts with the replicated row's "
-                "values, taken before any trigger runs: on a conflict, raw values of masked "
-                f"columns ({', '.join(masked)}) can reach this target's server log. Keep its "
-                "log as private as production's, and never write into replicated tables",
+                f"PostgreSQL {cat.info.major} logs apply conflicts with the replicated row "
+                "as the source sent it: when a row to update is missing on the target "
+                "(update_missing) no trigger has run, so raw values of masked columns "
+                f"({', '.join(masked)}) reach this target's server log. Keep its log as "
+                "private as production's, and never change replicated tables by hand",
                 kind="exposure"))
     return out

@@ -249,9 +249,9 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
     else:
         failing = apply_failing(sub, slot)
         if failing:
-            problems.append(f"subscription {sub_name} is failing: {failing}; "
+            problems.append(f"subscription {sub_name} is failing ({failing}; "
                             f"{sub.apply_error_count} apply error(s) counted in "
-                            f"pg_stat_subscription_stats. " + way_out(name, sub_name))
+                            f"pg_stat_subscription_stats): " + way_out(name, sub_name))
         elif not sub.enabled:
             problems.append(f"subscription {sub_name} is disabled; `repl setup` enables it")
         elif not sub.worker_pid:
