@@ -82,7 +82,7 @@ def create_sql_mask(relation: QualifiedName, column: SourceColumn, spec: MaskSpe
     `value` has the column's type on the target, as the trigger sees it."""
     stored = sql.SQL(target_column(spec, column).type)
     return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql "
-                   "RETURN ({})").format(
+                   "RETURN ({}\n)").format(  # the newline: see validate.probe_row_filters
         sql.Identifier(schema, sql_mask_function(relation, column, spec)),
         sql.Identifier("value"), stored, stored, sql.SQL(str(spec.param("expression"))))
 

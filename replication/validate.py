@@ -291,14 +291,16 @@ def probe_row_filters(db: Database, wanted: list[tuple[str, QualifiedName, Table
         for target, relation, table, source in wanted:
             assert table.where is not None
             statement = sql.SQL(
-                "CREATE PUBLICATION {probe} FOR TABLE {table} ({columns}) WHERE ({filter}) "
+                "CREATE PUBLICATION {probe} FOR TABLE {table} ({columns}) WHERE ({filter}\n) "
                 "WITH (publish_via_partition_root = true)"
             ).format(
                 probe=probe,
                 table=sql.Identifier(relation.schema, relation.name),
                 columns=sql.SQL(", ").join(
                     sql.Identifier(c) for c in published_columns(table, source)),
-                filter=sql.SQL(table.where),  # an expression: PostgreSQL parses it right here
+                # An expression: PostgreSQL parses it right here. The newline ends a
+                # trailing `--` comment before our closing parenthesis, never after it.
+                filter=sql.SQL(table.where),
             )
             try:
                 with db.conn.transaction():

@@ -199,19 +199,15 @@ def test_smuggled_statements_refused_and_nothing_changed(env_any, repl):
     nothing_created(env)
 
 
-# Escaping the parentheses with a line comment: PostgreSQL parses what is left as one
-# statement, so these are accepted today (the text before the comment is used, nothing
-# runs). Appending a newline after the user's text in the probe (validate.py,
-# probe_row_filters: `WHERE ({filter}\n)`) and in create_sql_mask (`RETURN ({}\n)`)
-# would make them syntax errors, and a legit trailing `-- comment` valid.
+# Escaping the parentheses with a line comment: the probe (validate.probe_row_filters)
+# and the mask function (masking.create_sql_mask) put a newline after the user's text,
+# so the comment ends before repl's closing parenthesis and what is left is an error.
 COMMENT_TRICKS = {
     "row filter": {"columns": [NOTE], "where": "true) WITH (publish = 'insert') --"},
     "sql mask": {"columns": [NOTE], "mask": {NOTE: {"sql": "value) --"}}},
 }
 
 
-@pytest.mark.xfail(strict=True, reason="a line comment escapes the probe's parentheses; "
-                                       "fix in validate.py and masking.py (see above)")
 def test_line_comment_cannot_escape_the_expression(env_any, repl):
     env = env_any
     env.run_source(SCHEMA)
