@@ -148,7 +148,7 @@ def status_view(con: Console, report: StatusReport) -> Group:
             _bytes(t.lag_bytes),
             _lag(t),
             _bytes(t.retained_bytes),
-            f"apply {t.apply_errors}, sync {t.sync_errors}",
+            f"apply {t.apply_errors}, sync {t.sync_errors}" if t.reachable else "?",
             Text("ok", style="green") if t.healthy else
             Text("UNREACHABLE" if not t.reachable else "UNHEALTHY", style="red"),
         )
