@@ -193,3 +193,44 @@ def test_status_watch_streams_reports_until_interrupted(env_any, repl):
     assert proc.returncode == 130, stderr
     reports = [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", stdout.strip())]
     assert len(reports) >= 2 and all(r["format"] == 1 for r in reports)
+
+
+SLOW_COPY = """
+version: 1
+source: {dsn: "{source}"}
+targets:
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.users:
+        columns: [name]
+        exclude: [email]
+        # A mask that sleeps 2 ms a row: the copy lasts long enough to be watched.
+        mask: {name: {sql: "(SELECT value FROM pg_catalog.pg_sleep(0.002))"}}
+"""
+
+
+def test_status_shows_copy_progress_and_eta(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA + "INSERT INTO public.users SELECT g, 'u', 'e' "
+                            "FROM generate_series(201, 3000) g; ANALYZE public.users;")
+    cfg = env.write_config(SLOW_COPY)
+    repl("setup", config=cfg)
+
+    def copying() -> dict | None:
+        (dev,) = status_json(repl, cfg, expect=1)["targets"]
+        (users,) = dev["tables"]
+        return users if users["state"] == "copying" and users["rows_copied"] else None
+
+    users = wait_until(copying, timeout=30, what="a copy in progress")
+    assert users["estimated_rows"] == 3000
+    assert 0 < users["rows_copied"] < 3000 and users["copy_seconds"] > 0
+    assert users["rows_per_second"] == pytest.approx(users["rows_copied"]
+                                                     / users["copy_seconds"])
+    assert users["eta_seconds"] == pytest.approx(
+        (3000 - users["rows_copied"]) / users["rows_per_second"])
+    human = repl("status", config=cfg, expect=1).stdout
+    assert "rows/s" in human and "ETA" in human and "copying" in human
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("dev") as tgt:
+        assert rows(tgt, "SELECT count(*) FROM public.users") == [(3000,)]
