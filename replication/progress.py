@@ -19,6 +19,9 @@ from .model import subscription_name
 from .session import Session
 
 POLL_S = 0.5
+# A table copy PostgreSQL retried this many times during the wait is not going to
+# succeed by waiting longer (a missing privilege, a type that does not accept the data).
+SYNC_FAILURES = 3
 
 
 @dataclass
@@ -34,12 +37,16 @@ class TableSync:
         return self.state == "r"
 
 
-def poll(session: Session, estimates: dict[QualifiedName, int | None]) -> list[TableSync]:
+def poll(session: Session, estimates: dict[QualifiedName, int | None],
+         sync_errors: dict[str, int] | None = None) -> list[TableSync]:
+    """Every configured table's sync state; fills `sync_errors` per target if given."""
     out = []
     for name in session.target_names:
         sub_name = subscription_name(session.config.name, name)
         sub = subscriptions(session.db(name), session.config.name, with_conninfo=False
                             ).get(sub_name)
+        if sync_errors is not None:
+            sync_errors[name] = sub.sync_error_count if sub else 0
         states = {s.relation: (s.state, s.rows_copied) for s in (sub.table_states if sub else ())}
         for relation in session.config.targets[name].tables:
             state, rows = states.get(relation, (None, None))
@@ -54,10 +61,13 @@ def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[state]}"), TimeElapsedColumn())
     announced: set[tuple[str, QualifiedName]] = set()
+    errors: dict[str, int] = {}
     with Progress(*columns, console=console, disable=not console.is_terminal) as bars:
         tasks = {}
+        poll(session, estimates, errors)
+        before = dict(errors)
         while True:
-            tables = poll(session, estimates)
+            tables = poll(session, estimates, errors)
             for t in tables:
                 key = (t.target, t.relation)
                 total = max(t.estimated_rows or 0, t.rows_copied or 0, 1)
@@ -74,6 +84,14 @@ def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], 
                     announced.add(key)
             if all(t.ready for t in tables):
                 return
+            for name, count in errors.items():
+                if count - before.get(name, 0) >= SYNC_FAILURES:
+                    failing = ", ".join(str(t.relation) for t in tables
+                                        if t.target == name and not t.ready)
+                    raise ReplError(
+                        f"target {name}: the copy of {failing} failed {count - before[name]} "
+                        "times while waiting (pg_stat_subscription_stats.sync_error_count); "
+                        "PostgreSQL keeps retrying; the target's server log says why")
             if deadline is not None and time.monotonic() > deadline:
                 waiting = ", ".join(f"{t.target}: {t.relation}" for t in tables if not t.ready)
                 raise ReplError(f"tables not ready after {timeout:.0f} s: {waiting}; "

@@ -100,3 +100,18 @@ def test_skip_refuses_when_nothing_failed(env_any, repl):
     with env.target("dev") as tgt:
         assert rows(tgt, "SELECT subenabled FROM pg_subscription") == [(True,)]
     repl("skip", "nope", config=cfg, expect=2)
+
+
+def test_setup_wait_gives_up_on_a_copy_that_keeps_failing(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    with env.target("dev") as tgt:  # a target table that refuses one of the rows
+        tgt.execute("CREATE TABLE public.events (id int PRIMARY KEY, kind text "
+                    "CHECK (id <> 7))")
+    cfg = env.write_config(CONFIG % "false")
+    result = repl("setup", "--wait", "--timeout", "120", config=cfg, expect=1)
+    assert "target dev: the copy of public.events failed 3 times while waiting" \
+        in result.stderr
+    (dev,) = status_json(repl, cfg)["targets"]
+    assert dev["sync_errors"] >= 3 and not dev["healthy"]
+    assert any("public.events" in p and "failed" in p for p in dev["problems"])
