@@ -216,6 +216,18 @@ class TargetPrivileges:
     member_of_pg_create_subscription: bool
 
 
+@dataclass(frozen=True)
+class ApplyWorkers:
+    max_workers: int  # max_logical_replication_workers
+    max_sync_workers: int  # max_sync_workers_per_subscription
+    other_subscriptions: int  # enabled, in the whole cluster, not repl's here
+
+
+def apply_workers(db: Database, prefix: str) -> ApplyWorkers:
+    (row,) = db.query("catalog/apply_workers", {"prefix": prefix + "_"})
+    return ApplyWorkers(**row)
+
+
 def target_privileges(db: Database) -> TargetPrivileges:
     (row,) = db.query("catalog/target_privileges")
     return TargetPrivileges(**row)
@@ -275,6 +287,7 @@ class TargetCatalog:
     roles: dict[str, Role]  # configured, managed and member roles that exist
     managed_roles: frozenset[str]
     types: set[tuple[str, str]] = field(default_factory=set)
+    workers: ApplyWorkers | None = None
 
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -314,4 +327,5 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
         types=existing_types(db, types),
+        workers=apply_workers(db, prefix),
     )

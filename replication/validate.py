@@ -169,6 +169,17 @@ def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
                "a superuser, or a member of pg_create_subscription with CREATE on the database")
         out.append(Problem("error", where(name),
                            f"role {info.role} cannot create subscriptions; it must be {how}"))
+    workers = cat.workers
+    # One apply worker, and at least one table-sync worker for the copies: otherwise the
+    # subscription waits for a free worker slot without an error anywhere but the log.
+    if workers is not None and workers.other_subscriptions + 2 > workers.max_workers:
+        out.append(Problem(
+            "error", where(name),
+            f"max_logical_replication_workers is {workers.max_workers} on this target's "
+            f"server and {workers.other_subscriptions} other enabled subscription(s) use "
+            "that many apply workers; repl's subscription needs one more, plus one per "
+            "table it copies at a time: raise max_logical_replication_workers (and "
+            "max_worker_processes), then restart the server"))
     return out
 
 
