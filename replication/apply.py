@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -61,17 +62,21 @@ def run_step(session: Session, step: Step) -> None:
         drop_slot(session.db("source"), step.slot)
         return
     db = session.db(step.database)
-    if step.transactional:
-        with db.conn.transaction():
-            if step.action == "install_masking":
-                db.keep_out_of_log()
-                for text in install_statements():  # repl's own files: trusted SQL
-                    db.conn.execute(text.encode())  # type: ignore[arg-type]
+    # A step shown with a different text (display) carries a password in its statements:
+    # PostgreSQL would log it with the statement if the statement failed.
+    quiet = db.statements_out_of_log() if step.display else contextlib.nullcontext()
+    with quiet:
+        if step.transactional:
+            with db.conn.transaction():
+                if step.action == "install_masking":
+                    db.keep_out_of_log()
+                    for text in install_statements():  # repl's own files: trusted SQL
+                        db.conn.execute(text.encode())  # type: ignore[arg-type]
+                for statement in step.statements:
+                    execute(db, statement)
+        else:
             for statement in step.statements:
                 execute(db, statement)
-    else:
-        for statement in step.statements:
-            execute(db, statement)
 
 
 def apply(session: Session, plan: Plan,

@@ -234,8 +234,9 @@ def target_privileges(db: Database) -> TargetPrivileges:
 
 
 def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str, Subscription]:
-    rows = db.query("catalog/subscriptions",
-                    {"prefix": prefix + "_", "with_conninfo": with_conninfo})
+    rows = db.query("catalog/subscriptions", {"prefix": prefix + "_"})
+    conninfo = {r["name"]: r["conninfo"] for r in db.query(
+        "catalog/subscription_conninfo", {"prefix": prefix + "_"})} if with_conninfo else {}
     states: dict[int, list[RelationSync]] = defaultdict(list)
     if rows:
         for s in db.query("catalog/subscription_tables", {"subids": [r["oid"] for r in rows]}):
@@ -246,7 +247,7 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
         r["name"]: Subscription(
             name=r["name"], slot_name=r["slot_name"],
             publications=frozenset(r["publications"]), enabled=r["enabled"],
-            conninfo=r["conninfo"], oid=r["oid"], worker_pid=r["worker_pid"],
+            conninfo=conninfo.get(r["name"]), oid=r["oid"], worker_pid=r["worker_pid"],
             apply_error_count=r["apply_error_count"] or 0,
             sync_error_count=r["sync_error_count"] or 0,
             disable_on_error=r["disable_on_error"],
@@ -282,6 +283,7 @@ class TargetCatalog:
     subscriptions: dict[str, Subscription]
     schema_revision: str | None
     schemas: set[str]
+    creatable_schemas: set[str]  # where the connected role may create tables
     mask_keys: tuple[bytes, bytes, str] | None
     masking_version: str | None
     roles: dict[str, Role]  # configured, managed and member roles that exist
@@ -312,6 +314,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
                 types: Iterable[tuple[str, str]] = (), role_names: Iterable[str] = ()
                 ) -> TargetCatalog:
     info = server_info(db)
+    schemas = db.query("catalog/schemas")
     keys, version = masking_state(db)
     managed = managed_roles(db)
     relations = list(relations)
@@ -321,7 +324,8 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         tables=target_tables(db, relations),
         subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
         schema_revision=schema_revision(db),
-        schemas={r["schema"] for r in db.query("catalog/schemas")},
+        schemas={r["schema"] for r in schemas},
+        creatable_schemas={r["schema"] for r in schemas if r["can_create"]},
         mask_keys=keys,
         masking_version=version,
         roles=roles(db, set(role_names) | managed, relations),

@@ -81,6 +81,7 @@ def _run(body: Callable[[], int]) -> None:
     try:
         code = body()
     except ConfigError as exc:
+        redact.add(*exc.secrets)
         for line in exc.problems:
             err.print(f"config error: {redact(line)}", markup=False)
         code = EXIT_USAGE

@@ -499,8 +499,23 @@ def parse_config(text: str, env: Mapping[str, str], origin: str = "repl.yaml") -
         unset = {path for path, _ in problems}  # already reported; its value is a stand-in
         problems += [p for p in _problems_of(exc) if p[0] not in unset]
     if problems:
-        raise ConfigError(_render(problems, substituted))
+        raise ConfigError(_render(problems, substituted), secrets=_raw_secrets(data))
     return config
+
+
+def _raw_secrets(data: dict) -> list[str]:
+    """The secrets of a document that did not validate, wherever they are well placed."""
+    def get(node: object, *path: str) -> object:
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    targets = get(data, "targets")
+    dsns = [get(data, "source", "dsn"), get(data, "source", "subscriber_dsn"),
+            *(get(t, "dsn") for t in (targets.values() if isinstance(targets, dict) else ()))]
+    found = [p for dsn in dsns if isinstance(dsn, str) for p in dsn_passwords(dsn)]
+    secret = get(data, "masking", "secret")
+    return found + ([secret] if isinstance(secret, str) and secret else [])
 
 
 def resolve_config_path(option: str | None, env: Mapping[str, str]) -> Path:

@@ -10,8 +10,11 @@ class ReplError(Exception):
 class ConfigError(ReplError):
     """The configuration is invalid. Carries one line per problem, each with its dotted path."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], secrets: list[str] | None = None):
         self.problems = list(problems)
+        # Passwords and the masking secret found in a config that did not validate:
+        # a message may quote them (a secret written where a strategy name goes).
+        self.secrets = list(secrets or ())
         super().__init__("\n".join(self.problems))
 
 

@@ -29,11 +29,15 @@ def check_exposure(config: Config, targets: dict[str, TargetCatalog]) -> list[Pr
     stored_password = conninfo_has_password(subscriber_conninfo(config))
     for name, cat in targets.items():
         if stored_password:
+            remedy = PASSWORD_FILE_ROUTE if cat.privileges.superuser else (
+                f"role {cat.info.role} is not a superuser, so its subscription must keep it "
+                "there (password_required): let subscriber_dsn's role have REPLICATION and "
+                "SELECT on the published tables only")
             out.append(Problem(
                 "warning", where(name),
                 "the subscription will keep the source's password in "
                 "pg_subscription.subconninfo on this target, readable by its superusers and "
-                f"in its backups; {PASSWORD_FILE_ROUTE}", kind="exposure"))
+                f"in its backups; {remedy}", kind="exposure"))
         masked = [str(rel) for rel, table in config.targets[name].tables.items() if table.mask]
         if masked and cat.info.major >= 18:
             out.append(Problem(

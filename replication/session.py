@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from . import catalog
 from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, QualifiedName
-from .db import Database, connect
+from .db import Database, connect, dsn_problem
 from .errors import ConnectError, UsageError
 from .exposure import check_exposure
 from .model import subscription_name
 from .plan import Plan, merge, plan_target
-from .state import actual, desired, owns_publication
+from .privileges import check_target_privileges
+from .state import actual, desired, owns_publication, subscriber_conninfo
 from .validate import (
     Problem,
     RowFilter,
@@ -167,6 +168,12 @@ class Session:
             snap.problems += probe_problems
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
         snap.problems += check_exposure(self._selected_config(), targets)
+        conninfo = subscriber_conninfo(self.config)
+        if self.config.source.subscriber_dsn and (bad := dsn_problem(conninfo)):
+            snap.problems.append(Problem("error", "source.subscriber_dsn", bad))
+        for name, cat in targets.items():
+            snap.problems += check_target_privileges(name, self.config.targets[name], cat,
+                                                     conninfo)
         for name, db in self.targets.items():
             custom = [
                 (rel, src.tables[rel].column(column), spec)

@@ -52,3 +52,19 @@ def test_check_warns_about_leaks_it_cannot_prevent(env_any, repl):
     assert not any("subconninfo" in w for w in
                    json.loads(repl("status", "--json", config=with_password,
                                    expect=None).stdout)["warnings"])
+
+
+def test_malformed_subscriber_dsn_is_refused_before_anything_changes(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG % "password=two words", name="bad.yaml")
+    report = json.loads(repl("check", "--json", config=cfg, expect=1).stdout)
+    (problem,) = [p for p in report["problems"] if p["severity"] == "error"]
+    assert problem["where"] == "source.subscriber_dsn"
+    assert "not a valid connection string" in problem["message"]
+    assert "words" not in problem["message"]
+    assert "nothing was changed" in repl("setup", config=cfg, expect=2).stderr
+    with env.source() as src:
+        assert src.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+        assert src.execute("SELECT count(*) FROM pg_replication_slots "
+                           "WHERE database = current_database()").fetchone() == (0,)

@@ -1,12 +1,12 @@
 -- repl's subscriptions in this database (names start with the prefix). PostgreSQL 16+:
 -- parallel apply workers have no relid either; the leader is the one without leader_pid.
--- subconninfo is readable only by superusers; the caller decides whether to ask.
+-- (subconninfo, which only superusers may read, has a query of its own:
+-- subscription_conninfo.sql.)
 SELECT s.oid::int8 AS oid,
        s.subname AS name,
        s.subenabled AS enabled,
        s.subslotname AS slot_name,
        s.subpublications AS publications,
-       CASE WHEN %(with_conninfo)s THEN s.subconninfo END AS conninfo,
        s.subdisableonerr AS disable_on_error,
        w.pid AS worker_pid,
        w.received_lsn::text AS received_lsn,
