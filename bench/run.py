@@ -8,6 +8,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> dict:
         meta = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "server_version": servers.version(), "major": args.major,
                 "cpus": os.cpu_count(), "rows": rows, "load_before": _load(),
+                "workdir": str(servers.base),
                 "settings": "fsync, full_page_writes, synchronous_commit off; "
                             "shared_buffers 512MB; autovacuum off"}
         results: dict = {"meta": meta}
@@ -107,8 +109,13 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally that stops the servers
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     results = run(args)
     report.print_report(results)
     if args.json:
