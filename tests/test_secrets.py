@@ -405,3 +405,23 @@ def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
     with admin(target.dsn()) as conn:  # pg_subscription is shared by the cluster
         assert rows(conn, "SELECT count(*) FROM pg_subscription WHERE subowner = "
                           "%s::regrole", (role,)) == [(0,)]
+
+
+def test_setup_keeps_a_failing_subscriptions_password_out_of_the_target_log(
+        clusters, tmp_path, caplog):
+    """End to end: setup's CREATE SUBSCRIPTION fails (the targets cannot reach the source
+    at subscriber_dsn) and the target's server log does not get the password."""
+    source, target = clusters.clusters
+    names = create_databases(source, target, "log")
+    marker = "SetupLogPw7"
+    bad = make_conninfo(host="127.0.0.1", port=free_port(), dbname=names["source"],
+                        user="postgres", password=marker)
+    env = {"SRC_DSN": uri(source, names["source"]), "SUB_DSN": bad, "MASK_SECRET": SECRET,
+           "ANALYTICS_DSN": target.dsn(names["analytics"]), "DEV_DSN": target.dsn(names["dev"])}
+    cfg = tmp_path / "repl.yaml"
+    cfg.write_text(CONFIG)
+    repl = Run(cfg, env, caplog)
+    failed = repl("setup", expect=1)
+    assert "create subscription" in failed.stderr and marker not in failed.stderr
+    assert marker not in target.logfile.read_text()
+    repl("teardown")
