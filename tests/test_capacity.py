@@ -1,5 +1,6 @@
-"""A target server without a free logical replication worker would leave the subscription
-waiting silently: check refuses it (guarantee 1), naming the setting."""
+"""Server settings check judges: a target server without a free logical replication
+worker would leave the subscription waiting silently (refused, naming the setting); a
+source that keeps WAL for slots without limit is warned about."""
 
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ TARGET = """  {name}:
 
 @pytest.fixture
 def two_workers():
-    """One cluster (source and targets) allowing two logical replication workers."""
+    """One cluster (source and targets) allowing two logical replication workers, and
+    keeping WAL for slots without limit."""
     inst = installations()[0]
     cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix="repl-workers-")) / "data")
-    cluster.init({"max_logical_replication_workers": "2", "fsync": "off"})
+    cluster.init({"max_logical_replication_workers": "2", "max_slot_wal_keep_size": "-1",
+                  "fsync": "off"})
     cluster.start()
     try:
         yield cluster
@@ -59,7 +62,13 @@ def test_no_free_apply_worker_is_refused(two_workers, repl, tmp_path):
     with admin(cluster.dsn("prod")) as src:
         src.execute("CREATE TABLE public.items (id int PRIMARY KEY, note text)")
         src.execute("INSERT INTO public.items SELECT g, 'n' FROM generate_series(1, 10) g")
-    repl("setup", "--wait", "--timeout", "120", config=write(tmp_path, cluster, ["first"]))
+    first = write(tmp_path, cluster, ["first"])
+    checked = json.loads(repl("check", "--json", config=first).stdout)
+    assert any(p["where"] == "source" and "max_slot_wal_keep_size is unlimited" in p["message"]
+               for p in checked["problems"] if p["severity"] == "warning")
+    repl("setup", "--wait", "--timeout", "120", config=first)
+    (target,) = json.loads(repl("status", "--json", config=first).stdout)["targets"]
+    assert target["safe_wal_size"] is None and target["retained_bytes"] >= 0
 
     both = write(tmp_path, cluster, ["first", "second"])
     report = json.loads(repl("check", "--json", config=both, expect=1).stdout)
