@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -234,3 +236,30 @@ def test_status_shows_copy_progress_and_eta(env_any, repl):
     repl("setup", "--wait", "--timeout", "120", config=cfg)
     with env.target("dev") as tgt:
         assert rows(tgt, "SELECT count(*) FROM public.users") == [(3000,)]
+
+
+def test_status_watch_redraws_in_place_on_a_terminal(env_any, repl):
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG % "{target:dev}")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replication", "-c", str(cfg), "status", "--watch",
+         "--interval", "0.3"], stdin=terminal, stdout=terminal, stderr=terminal,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "60"})
+    os.close(terminal)
+    screen = b""
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and screen.count(b"healthy: every target") < 3:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                screen += os.read(controller, 65536)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        os.close(controller)
+    assert screen.count(b"healthy: every target") >= 3, screen[-2000:]
+    # Redrawn, not scrolled: the cursor goes back up over the previous report.
+    assert re.search(rb"\x1b\[\d*A", screen), screen[-2000:]
