@@ -26,7 +26,7 @@ from .progress import wait_for_sync
 from .redact import redact
 from .session import Session, configured_table
 from .skip import skip as run_skip
-from .status import StatusReport, collect
+from .status import StatusReport, fresh_report
 from .teardown import teardown_plan
 from .verify import render_verify
 from .verify import verify as run_verify
@@ -280,9 +280,7 @@ def status(
         cfg = _config(ctx, config)
 
         def report() -> StatusReport:
-            # A fresh session each time: a target that went away, or came back, is seen.
-            with Session(cfg, targets, targets_optional=True) as session:
-                return collect(session)
+            return fresh_report(cfg, targets)
 
         if not watch:
             once = report()
@@ -318,8 +316,7 @@ def metrics(
         cfg = _config(ctx, config)
 
         def report() -> StatusReport:
-            with Session(cfg, targets, targets_optional=True) as session:
-                return collect(session)
+            return fresh_report(cfg, targets)
 
         if port is None:
             out.print(redact(prometheus.scrape(report)), end="", markup=False,

@@ -312,3 +312,10 @@ def collect(session: Session) -> StatusReport:
         warnings=[str(p) for p in snap.problems if p.severity == "warning"
                   and p.kind not in ("orphan slot retaining WAL", "exposure")],
     )
+
+
+def fresh_report(config: Config, targets: list[str] | None = None) -> StatusReport:
+    """One status collection on connections of its own: run again, it sees a target that
+    went away or came back (`--watch`, each metrics scrape)."""
+    with Session(config, targets, targets_optional=True) as session:
+        return collect(session)

@@ -21,8 +21,7 @@ import pytest
 from replication.cluster import free_port
 from replication.config import load_config
 from replication.metrics import serve
-from replication.session import Session
-from replication.status import collect
+from replication.status import fresh_report
 
 from conftest import rows, wait_until
 
@@ -113,8 +112,7 @@ def test_status_shape_lag_and_metrics(env_any, repl):
     config = load_config(cfg, os.environ)
 
     def collect_once():
-        with Session(config, targets_optional=True) as session:
-            return collect(session)
+        return fresh_report(config)
 
     port, ready, stop = free_port(), threading.Event(), threading.Event()
     server = threading.Thread(target=serve, args=(collect_once, "127.0.0.1", port, ready, stop),
