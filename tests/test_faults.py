@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,8 +102,9 @@ class Writer(threading.Thread):
     connection is survived: reconnect, find out from writer_log whether the transaction
     in flight committed, and if not run it again. Only committed work enters the model."""
 
-    def __init__(self, dsn: str, model: Model, seed: int):
+    def __init__(self, dsn: str, model: Model, seed: int, pause: float = 0.005):
         super().__init__(daemon=True)
+        self.pause = pause
         self.dsn, self.model, self.rng = dsn, model, random.Random(seed)
         self.stop_event = threading.Event()
         self.committed = 0
@@ -200,7 +202,7 @@ class Writer(threading.Thread):
                             break
                 self.commit(ops)
                 self.committed += 1
-                time.sleep(0.005)
+                time.sleep(self.pause)
         except BaseException as exc:  # reported by the test, not lost in the thread
             self.error = exc
         finally:
@@ -325,8 +327,8 @@ def terminate(dsn: str, pids) -> None:
 
 def inject(rig: Rig, fault: str) -> None:
     """Cause the fault, and check that it happened."""
-    if fault in ("target-fast", "target-immediate", "source-fast"):
-        cluster = rig.source_cluster if fault == "source-fast" else rig.target_cluster
+    if fault.startswith(("target-", "source-")):
+        cluster = rig.source_cluster if fault.startswith("source-") else rig.target_cluster
         before = postmaster_pid(cluster)
         cluster.restart(fault.split("-")[1])
         assert postmaster_pid(cluster) != before
@@ -410,7 +412,7 @@ def check_target(rig: Rig, target: str, source: dict[str, list[tuple]]) -> None:
                 f"{[(got[k], masks[k]) for k in wrong[:5]]}"
 
 
-def check_everything(rig: Rig) -> None:
+def check_everything(rig: Rig, status: bool = True) -> None:
     with admin(rig.source_dsn) as conn:
         source = {table: table_rows(conn, table) for table in COLUMNS}
     # The writer's own account: what it saw committed is what the source holds.
@@ -420,16 +422,26 @@ def check_everything(rig: Rig) -> None:
     for target in TARGETS:
         check_target(rig, target, source)
     rig.repl("verify", config=rig.config)
-    rig.repl("status", config=rig.config)
+    if not status:
+        return
+    # Eventually, not at once: for 15 s after an apply worker restarted, status calls a
+    # subscription with apply errors (a dropped connection counts as one) failing
+    # whenever the slot has not confirmed the latest WAL, even WAL of tables no target
+    # replicates (repl's own rolled-back row filter probe writes some): see
+    # test_status_after_a_healed_fault_under_unrelated_writes.
+    wait_until(lambda: rig.repl("status", config=rig.config, expect=None).exit_code == 0,
+               timeout=30, what="status to be healthy")
 
 
-FAULTS = ["target-fast", "target-immediate", "source-fast", "walsender", "apply-worker"]
+# An immediate shutdown of the source's cluster is also one of the near target's.
+FAULTS = ["target-fast", "target-immediate", "source-fast", "source-immediate", "walsender",
+          "apply-worker"]
 
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_replication_heals_after(rig: Rig, fault: str) -> None:
     walsenders, appliers = walsender_pids(rig), apply_pids(rig)
-    writer = Writer(rig.source_dsn, rig.model, seed=hash((rig.major, fault)) & 0xFFFF)
+    writer = Writer(rig.source_dsn, rig.model, seed=zlib.crc32(f"{rig.major} {fault}".encode()))
     writer.start()
     try:
         wait_until(lambda: writer.committed >= 60 or writer.error, timeout=30,
@@ -442,7 +454,41 @@ def test_replication_heals_after(rig: Rig, fault: str) -> None:
                    what="writes after the fault")
     finally:
         writer.finish()
-    if fault == "source-fast":
+    if fault.startswith("source-"):
         assert writer.reconnects >= 1, "the writer never saw the source go away"
     caught_up(rig)
     check_everything(rig)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "status bug: for RESTART_WINDOW_S (15 s) after an apply worker restart, a subscription "
+    "whose pg_stat_subscription_stats.apply_error_count is > 0 (a dropped connection "
+    "counts) is reported 'failing ... a row written directly into a target table ... "
+    "`repl skip`' whenever its slot is not caught up to the latest WAL, which ordinary "
+    "write traffic keeps true; following that advice would lose a transaction"))
+def test_status_while_streaming_after_a_healed_fault(rig: Rig) -> None:
+    """The walsenders were terminated and replication resumed. Status, asked while
+    production keeps writing, may show the catch-up, but must not diagnose an apply
+    conflict nor advise skipping a transaction."""
+    walsenders, appliers = walsender_pids(rig), apply_pids(rig)
+    writer = Writer(rig.source_dsn, rig.model, seed=rig.major, pause=0)
+    writer.start()
+    try:
+        wait_until(lambda: writer.committed >= 20 or writer.error, timeout=30,
+                   what="writes before the fault")
+        inject(rig, "walsender")
+        wait_until(lambda: streaming_again(rig, "walsender", walsenders, appliers)
+                   or writer.error, timeout=60, what="new walsenders and apply workers")
+        # Asked again and again within the window in which the bug shows (stopping at the
+        # first wrong answer), as an operator's dashboard would.
+        back = time.monotonic()
+        failed = None
+        while failed is None and time.monotonic() - back < 12:
+            result = rig.repl("status", config=rig.config, expect=None)
+            if "repl skip" in result.stdout:
+                failed = result.stdout
+    finally:
+        writer.finish()
+    caught_up(rig)
+    check_everything(rig, status=False)
+    assert failed is None, failed
