@@ -8,6 +8,8 @@ the data path and puts nothing but publications and slots on the source. See `la
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from .config import Config
@@ -27,10 +29,11 @@ SYNC_STATES = {
     "r": "ready",
 }
 
-# An apply worker younger than this that has not caught up, on a subscription with
-# apply errors, is taken to be restarting after an error (PostgreSQL restarts a failed
-# worker every wal_retrieve_retry_interval, 5 s by default).
-RESTART_WINDOW_S = 15.0
+# A subscription that looks stuck on an apply error is watched for at most this long
+# (PostgreSQL restarts a failed apply worker every wal_retrieve_retry_interval, 5 s by
+# default, and a conflict fails it again at once).
+WATCH_LIMIT_S = 12.0
+WATCH_POLL_S = 0.25
 # Warn when a slot has used this share of its max_slot_wal_keep_size budget.
 WAL_BUDGET_WARNING = 0.75
 
@@ -128,12 +131,15 @@ def copy_progress(ts: TableStatus) -> None:
         ts.eta_seconds = max(ts.estimated_rows - ts.rows_copied, 0) / ts.rows_per_second
 
 
-def apply_failing(sub: Subscription, slot: Slot | None) -> str | None:
-    """Why the subscription looks stuck on an apply error, or None.
+def apply_failing(sub: Subscription, slot: Slot | None,
+                  watch: Callable[[Subscription], str | None]) -> str | None:
+    """Why the subscription is stuck on an apply error, or None.
 
-    The error counters only grow (a dropped connection counts too), so a count alone
-    says nothing about now: what matters is whether the worker is down or keeps
-    restarting while the slot still has changes it did not apply.
+    The error counters only grow, and a dropped connection counts too: a count says
+    nothing about now, and neither does a worker that has just restarted, which is what
+    both a conflict loop and a healed fault look like at one instant. So a suspect
+    subscription (errors counted, its worker down or young, its slot behind) is watched
+    for one retry interval: failing if the count grows while the slot stands still.
     """
     if not sub.apply_error_count:
         return None
@@ -141,13 +147,45 @@ def apply_failing(sub: Subscription, slot: Slot | None) -> str | None:
         return "PostgreSQL disabled it after the error (disable_on_error)"
     if not sub.enabled:
         return None  # disabled by someone: reported as such
-    if not sub.worker_pid:
-        return "its apply worker is not running"
+    young = sub.worker_age_seconds is not None and sub.worker_age_seconds < WATCH_LIMIT_S
     behind = slot is not None and not slot.caught_up and (slot.lag_bytes or 0) > 0
-    if behind and sub.worker_age_seconds is not None \
-            and sub.worker_age_seconds < RESTART_WINDOW_S:
-        return f"its apply worker restarted {sub.worker_age_seconds:.0f} s ago and is behind"
+    if (not sub.worker_pid or young) and behind:
+        return watch(sub)
     return None
+
+
+def watch_subscription(session: Session, target: str, slot_name: str
+                       ) -> Callable[[Subscription], str | None]:
+    """The watch of `apply_failing`, on the session's connections."""
+    db, source = session.db(target), session.db("source")
+
+    def errors(oid: int | None) -> int:
+        return db.scalar("SELECT apply_error_count FROM pg_catalog.pg_stat_subscription_stats "
+                         "WHERE subid = %s", (oid,)) or 0
+
+    def confirmed() -> str | None:
+        return source.scalar("SELECT confirmed_flush_lsn::text FROM "
+                             "pg_catalog.pg_replication_slots WHERE slot_name = %s",
+                             (slot_name,))
+
+    def watch(sub: Subscription) -> str | None:
+        retry = db.scalar("SELECT setting::float8 / 1000 FROM pg_catalog.pg_settings "
+                          "WHERE name = 'wal_retrieve_retry_interval'") or 5.0
+        started, first, moves = time.monotonic(), errors(sub.oid), 0
+        last = confirmed()
+        while time.monotonic() - started < min(retry + 2.0, WATCH_LIMIT_S):
+            time.sleep(WATCH_POLL_S)
+            now = errors(sub.oid)
+            if now > first:
+                return (f"its apply error count rose from {first} to {now} in "
+                        f"{time.monotonic() - started:.0f} s while its slot stood still")
+            if (lsn := confirmed()) != last:
+                last, moves = lsn, moves + 1
+                if moves >= 2:  # applying and confirming: catching up, not stuck
+                    return None
+        return None
+
+    return watch
 
 
 def way_out(name: str, sub_name: str) -> str:
@@ -215,7 +253,8 @@ def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) ->
     return status
 
 
-def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -> TargetStatus:
+def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
+                  watch: Callable[[Subscription], str | None]) -> TargetStatus:
     cat = snap.targets[name]
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
@@ -247,7 +286,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str]) -
     if sub is None:
         problems.append(f"subscription {sub_name} does not exist; run `repl setup`")
     else:
-        failing = apply_failing(sub, slot)
+        failing = apply_failing(sub, slot, watch)
         if failing:
             problems.append(f"subscription {sub_name} is failing ({failing}; "
                             f"{sub.apply_error_count} apply error(s) counted in "
@@ -298,7 +337,11 @@ def collect(session: Session) -> StatusReport:
         for name, plan in plans.items():
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps
                            if s.action != "await_slot"]
-    reports = {n: target_status(config, n, snap, drift[n]) for n in session.target_names}
+    reports = {
+        n: target_status(config, n, snap, drift[n],
+                         watch_subscription(session, n, subscription_name(config.name, n)))
+        for n in session.target_names
+    }
     for name, error in session.unreachable.items():
         reports[name] = unreachable_status(config, name, snap, str(error))
     return StatusReport(

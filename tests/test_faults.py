@@ -460,12 +460,6 @@ def test_replication_heals_after(rig: Rig, fault: str) -> None:
     check_everything(rig)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "status bug: for RESTART_WINDOW_S (15 s) after an apply worker restart, a subscription "
-    "whose pg_stat_subscription_stats.apply_error_count is > 0 (a dropped connection "
-    "counts) is reported 'failing ... a row written directly into a target table ... "
-    "`repl skip`' whenever its slot is not caught up to the latest WAL, which ordinary "
-    "write traffic keeps true; following that advice would lose a transaction"))
 def test_status_while_streaming_after_a_healed_fault(rig: Rig) -> None:
     """The walsenders were terminated and replication resumed. Status, asked while
     production keeps writing, may show the catch-up, but must not diagnose an apply
