@@ -14,7 +14,10 @@ def ratios(r: dict) -> dict:
     copy, batch, apply = r["initial_copy"], r["batch"], r["apply_capacity"]["targets"]
     users_plain = copy["plain_users"]["tables"]["public.users"]["rows_per_s"]
     users_dev = copy["dev_users"]["tables"]["public.users"]["rows_per_s"]
+    split = copy["dev_users"].get("split")
     return {
+        "users_copy_masked_split_vs_unmasked": _ratio(split and split["rows_per_s"],
+                                                      users_plain),
         "users_copy_masked_vs_unmasked": _ratio(users_dev, users_plain),
         "users_setup_masked_vs_unmasked": _ratio(copy["dev_users"]["rows_per_s"],
                                                  copy["plain_users"]["rows_per_s"]),
@@ -75,6 +78,11 @@ def print_report(r: dict, console: Console | None = None) -> None:
         t.add_row(f"copy users only, {'masked' if copy[name]['masked'] else 'unmasked'}",
                   _n(u["rows_per_s"]), f"rows/s ({u['copy_seconds']} s copy, "
                   f"{copy[name]['setup_wait_seconds']} s setup --wait)")
+        if copy[name].get("split"):
+            s = copy[name]["split"]
+            t.add_row(f"  same over {s['parts']} native subscriptions by key range "
+                      "(not a repl feature)", _n(s["rows_per_s"]),
+                      f"rows/s ({s['copy_seconds']} s copy)")
     for name in ("plain", "dev"):
         c = copy[name]
         t.add_row(f"copy users + events through repl, {'masked' if c['masked'] else 'unmasked'}",
@@ -102,6 +110,9 @@ def print_report(r: dict, console: Console | None = None) -> None:
         for name, v in r["profile"]["triggers"].items():
             t.add_row(f"trigger profile: COPY users with {name}", _n(v["rows_per_s"]),
                       f"rows/s ({_n(v['ratio'])}x, {_n(v['us_per_row'])} us/row extra)")
+    if r.get("profile"):
+        t.add_row("per value, in a SELECT: " + ", ".join(
+            f"{k} {v} us" for k, v in r["profile"]["functions"].items()), "", "")
     console.print(t)
     q = Table("ratio", "value")
     for name, value in r["ratios"].items():

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import batch, control_plane, data, initial_copy, profile, report, streaming
+from . import batch, control_plane, data, initial_copy, profile, report, split, streaming
 from .servers import Servers, pgbench_path
 
 
@@ -32,6 +32,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="rows the executemany loop copies at most (it is linear and slow)")
     p.add_argument("--profile-rows", type=int, default=200_000,
                    help="users rows of the trigger profile (at most N)")
+    p.add_argument("--split", type=int, default=2,
+                   help="also copy users over this many native subscriptions by key range "
+                        "(a route repl does not offer; 0 to skip)")
     p.add_argument("--workdir", type=Path, help="where the clusters live (default: a temp dir)")
     args = p.parse_args(argv)
     if args.burst is None:
@@ -68,6 +71,10 @@ def run(args: argparse.Namespace) -> dict:
         for name, masked in (("plain_users", False), ("dev_users", True)):
             copies[name] = initial_copy.copy_target(
                 servers, workdir, source_dsn, name, ("public.users",), masked, counts, log)
+            if args.split > 1:
+                copies[name]["split"] = split.split_copy(
+                    source_dsn, servers.target.dsn(name), f"bench_{name}", rows, args.split,
+                    log)
             initial_copy.teardown(servers, workdir, name)
         for name, masked in (("plain", False), ("dev", True)):
             copies[name] = initial_copy.copy_target(
