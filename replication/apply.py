@@ -16,7 +16,7 @@ from .errors import ApplyError
 from .masking_sql import install_statements
 from .plan import Plan, Step
 from .redact import redact
-from .session import Session
+from .session import Session, Snapshot
 from .teardown import drop_slot
 
 AWAIT_SLOT_TIMEOUT_S = 300.0
@@ -108,4 +108,25 @@ def converge(session: Session, plan: Plan,
     if snap.errors:
         raise ApplyError("after setup, validation fails: " +
                          "; ".join(str(p) for p in snap.errors))
+    keep_row_filters(session, snap)
     return session.plan(snap)
+
+
+def keep_row_filters(session: Session, snap: Snapshot) -> None:
+    """Record on each target its row filters as the source parsed them (`status` reads
+    them instead of asking the source again), when they changed."""
+    for name in session.target_names:
+        if snap.targets[name].schema_revision is None:
+            continue
+        tables = session.config.targets[name].tables
+        parsed = {rel: (tables[rel].where, found) for (target, rel), found in snap.filters.items()
+                  if target == name and tables[rel].where is not None}
+        if parsed == snap.targets[name].row_filters:
+            continue
+        db = session.db(name)
+        with db.conn.transaction():
+            db.execute("DELETE FROM repl.row_filter")
+            for rel, (text, found) in parsed.items():
+                db.execute("INSERT INTO repl.row_filter (schema_name, table_name, config_text,"
+                           " canonical, columns) VALUES (%s, %s, %s, %s, %s)",
+                           (rel.schema, rel.name, text, found.canonical, sorted(found.columns)))

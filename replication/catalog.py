@@ -21,6 +21,7 @@ from .model import (
     RelationSync,
     ReplicaIdentity,
     Role,
+    RowFilter,
     Slot,
     SourceColumn,
     SourceTable,
@@ -258,6 +259,15 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
     }
 
 
+def row_filters(db: Database) -> dict[QualifiedName, tuple[str, RowFilter]]:
+    """Per table, the config's filter text at the last setup and what the source made of it."""
+    if not db.scalar("SELECT pg_catalog.to_regclass('repl.row_filter') IS NOT NULL"):
+        return {}
+    return {QualifiedName(r["schema"], r["name"]):
+            (r["config_text"], RowFilter(r["canonical"], frozenset(r["columns"])))
+            for r in db.query("catalog/row_filters")}
+
+
 def schema_revision(db: Database) -> str | None:
     """alembic revision of the target's `repl` schema (None: not created yet)."""
     exists = db.scalar(
@@ -290,6 +300,7 @@ class TargetCatalog:
     managed_roles: frozenset[str]
     types: set[tuple[str, str]] = field(default_factory=set)
     workers: ApplyWorkers | None = None
+    row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
 
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -332,4 +343,5 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         managed_roles=managed,
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
+        row_filters=row_filters(db),
     )

@@ -115,6 +115,14 @@ class Publication:
 
 
 @dataclass(frozen=True)
+class RowFilter:
+    """A row filter as PostgreSQL parsed it."""
+
+    canonical: str
+    columns: frozenset[str]  # referenced columns; all of them for a whole-row reference
+
+
+@dataclass(frozen=True)
 class Slot:
     name: str
     plugin: str | None

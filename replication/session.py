@@ -13,13 +13,12 @@ from .config import Config, QualifiedName
 from .db import Database, connect, dsn_problem
 from .errors import ConnectError, UsageError
 from .exposure import check_exposure
-from .model import subscription_name
+from .model import RowFilter, subscription_name
 from .plan import Plan, merge, plan_target
 from .privileges import check_target_privileges
 from .state import actual, desired, owns_publication, subscriber_conninfo
 from .validate import (
     Problem,
-    RowFilter,
     check_config,
     check_distinct_databases,
     check_roles,
@@ -126,8 +125,11 @@ class Session:
         names = [target] if target else self.target_names
         return list(dict.fromkeys(r for n in names for r in self.config.targets[n].tables))
 
-    def snapshot(self) -> Snapshot:
-        """Read every catalog and validate the config against it. Writes nothing."""
+    def snapshot(self, reuse_filters: bool = False) -> Snapshot:
+        """Read every catalog and validate the config against it. Writes nothing, but
+        parsing a row filter takes a transaction ID on the source: with `reuse_filters`
+        (status), a filter whose text is the one the last setup parsed is not parsed again.
+        """
         assert self.source is not None
         src = catalog.read_source(self.source, self.config.name, self.relations())
         targets = {}
@@ -164,7 +166,14 @@ class Session:
                 if table.where is not None and rel in src.tables
                 and src.tables[rel].relkind in ("r", "p")
             ]
-            snap.filters, probe_problems = probe_row_filters(self.source, wanted)
+            if reuse_filters:  # those parsed at the last setup, when the text is the same
+                for name, rel, table, _ in wanted:
+                    kept = targets[name].row_filters.get(rel)
+                    if kept is not None and kept[0] == table.where:
+                        snap.filters[(name, rel)] = kept[1]
+                wanted = [w for w in wanted if (w[0], w[1]) not in snap.filters]
+            probed, probe_problems = probe_row_filters(self.source, wanted)
+            snap.filters.update(probed)
             snap.problems += probe_problems
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
         snap.problems += check_exposure(self._selected_config(), targets)

@@ -21,13 +21,14 @@ from .model import (
     Publication,
     PublishedTable,
     Role,
+    RowFilter,
     Subscription,
     TargetState,
     TargetTable,
     publication_name,
     subscription_name,
 )
-from .validate import RowFilter, published_columns, requested_columns
+from .validate import published_columns, requested_columns
 
 
 @dataclass

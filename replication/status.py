@@ -327,7 +327,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
 
 
 def collect(session: Session) -> StatusReport:
-    snap = session.snapshot()
+    snap = session.snapshot(reuse_filters=True)
     config = session.config
     drift: dict[str, list[str]] = {n: [] for n in session.target_names}
     if not snap.errors:

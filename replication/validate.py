@@ -19,7 +19,7 @@ from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, MaskSpec, QualifiedName, TableConfig
 from .db import Database
 from .masking import create_sql_mask, type_problem
-from .model import SourceColumn, SourceTable
+from .model import RowFilter, SourceColumn, SourceTable
 
 MIN_SERVER_VERSION = 150000
 PROBE_PREFIX = "repl_probe_"  # + a random suffix: concurrent runs do not collide
@@ -45,14 +45,6 @@ class Problem:
 
     def as_error(self) -> Problem:
         return Problem("error", self.where, self.message, self.kind)
-
-
-@dataclass(frozen=True)
-class RowFilter:
-    """A row filter as PostgreSQL parsed it."""
-
-    canonical: str
-    columns: frozenset[str]  # referenced columns; all of them for a whole-row reference
 
 
 def where(target: str, relation: QualifiedName | None = None, column: str | None = None) -> str:

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from psycopg import sql
 
 from replication.cluster import free_port
 from replication.config import load_config
@@ -261,3 +262,45 @@ def test_status_watch_redraws_in_place_on_a_terminal(env_any, repl):
     assert screen.count(b"healthy: every target") >= 3, screen[-2000:]
     # Redrawn, not scrolled: the cursor goes back up over the previous report.
     assert re.search(rb"\x1b\[\d*A", screen), screen[-2000:]
+
+
+FILTERED = """
+version: 1
+source: {dsn: "{source}"}
+targets:
+  analytics:
+    dsn: "{target:analytics}"
+    tables:
+      public.users: {columns: [name], exclude: [email], where: "%s"}
+"""
+
+
+def test_status_does_not_parse_known_row_filters_on_the_source_again(env_any, repl):
+    """Parsing a filter takes a transaction ID and writes WAL on production: status
+    reuses what the last setup recorded, and parses only a filter whose text changed."""
+    env = env_any
+    env.run_source(SCHEMA)
+    with env.source() as src:  # every DDL statement of a new session goes to the log
+        src.execute(sql.SQL("ALTER DATABASE {} SET log_statement = 'ddl'").format(
+            sql.Identifier(env.source_db)))
+    cfg = env.write_config(FILTERED % "id > 10")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    log = env.source_cluster.logfile
+
+    def probes_during(*args: str, expect: int) -> int:
+        start = log.stat().st_size
+        repl(*args, config=cfg, expect=expect)
+        with log.open("rb") as f:
+            f.seek(start)
+            return f.read().count(b'CREATE PUBLICATION "repl_probe_')
+
+    assert probes_during("status", expect=0) == 0
+    assert probes_during("metrics", expect=0) == 0
+    assert probes_during("check", expect=0) == 1  # check always asks the source
+    cfg.write_text(cfg.read_text().replace("id > 10", "id > 20"))
+    assert probes_during("status", expect=1) == 1  # changed text: drift, found by parsing
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    assert probes_during("status", expect=0) == 0
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT config_text, canonical FROM repl.row_filter") == \
+            [("id > 20", "(id > 20)")]
