@@ -15,7 +15,10 @@ def ratios(r: dict) -> dict:
     users_plain = copy["plain_users"]["tables"]["public.users"]["rows_per_s"]
     users_dev = copy["dev_users"]["tables"]["public.users"]["rows_per_s"]
     split = copy["dev_users"].get("split")
+    whole_split = copy["dev"].get("split")
     return {
+        "whole_copy_masked_split_vs_copy_batch": _ratio(
+            whole_split and whole_split["wall_rows_per_s"], batch["copy"]["rows_per_s"]),
         "users_copy_masked_split_vs_unmasked": _ratio(split and split["rows_per_s"],
                                                       users_plain),
         "users_copy_masked_vs_unmasked": _ratio(users_dev, users_plain),
@@ -80,13 +83,19 @@ def print_report(r: dict, console: Console | None = None) -> None:
                   f"{copy[name]['setup_wait_seconds']} s setup --wait)")
         if copy[name].get("split"):
             s = copy[name]["split"]
-            t.add_row(f"  same over {s['parts']} native subscriptions by key range "
+            t.add_row(f"  same over {s['subscriptions']} native subscriptions by key range "
                       "(not a repl feature)", _n(s["rows_per_s"]),
                       f"rows/s ({s['copy_seconds']} s copy)")
     for name in ("plain", "dev"):
         c = copy[name]
         t.add_row(f"copy users + events through repl, {'masked' if c['masked'] else 'unmasked'}",
                   _n(c["rows_per_s"]), f"rows/s ({c['setup_wait_seconds']} s setup --wait)")
+        if c.get("split"):
+            s = c["split"]
+            t.add_row(f"  same over {s['subscriptions']} native subscriptions, users in "
+                      f"{s['users_parts']} key ranges (not a repl feature)",
+                      _n(s["wall_rows_per_s"]), f"rows/s ({s['wall_seconds']} s from CREATE "
+                      "SUBSCRIPTION)")
     for name, label in (("copy", "batch COPY out/in, Python HMAC"),
                         ("executemany", "batch executemany loop, Python HMAC")):
         b = r["batch"][name]

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> dict:
                 "server_version": servers.version(), "major": args.major,
                 "cpus": os.cpu_count(), "rows": rows, "load_before": _load(),
                 "workdir": str(servers.base),
-                "settings": "fsync, full_page_writes, synchronous_commit off; "
-                            "shared_buffers 512MB; autovacuum off"}
+                "settings": "fsync and full_page_writes off, synchronous_commit on, "
+                            "shared_buffers 512MB, autovacuum off"}
         results: dict = {"meta": meta}
         source_dsn = servers.create_db(servers.source, "production")
         log("data")
@@ -73,13 +73,16 @@ def run(args: argparse.Namespace) -> dict:
                 servers, workdir, source_dsn, name, ("public.users",), masked, counts, log)
             if args.split > 1:
                 copies[name]["split"] = split.split_copy(
-                    source_dsn, servers.target.dsn(name), f"bench_{name}", rows, args.split,
-                    log)
+                    source_dsn, servers.target.dsn(name), f"bench_{name}",
+                    {"public.users": rows}, args.split, log)
             initial_copy.teardown(servers, workdir, name)
         for name, masked in (("plain", False), ("dev", True)):
             copies[name] = initial_copy.copy_target(
                 servers, workdir, source_dsn, name, ("public.users", "public.events"), masked,
                 counts, log)
+        if args.split > 1:
+            copies["dev"]["split"] = split.split_copy(
+                source_dsn, servers.target.dsn("dev"), "bench_dev", counts, args.split, log)
         results["initial_copy"] = copies
 
         log("2. batch copies with Python HMAC")

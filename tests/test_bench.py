@@ -55,6 +55,9 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
         assert copy["rows_per_s"] > 0 and copy["setup_wait_seconds"] > 0
         assert all(t["rows_per_s"] > 0 for t in copy["tables"].values())
     assert copies["dev"]["masked"] and not copies["plain"]["masked"]
+    for name in ("plain_users", "dev_users", "dev"):  # the native key-range route
+        assert copies[name]["split"]["rows_per_s"] > 0
+    assert copies["dev"]["split"]["subscriptions"] == 3
     assert r["batch"]["executemany"]["rows_per_s"] > 0 and r["batch"]["copy"]["rows"] == 6000
     assert all(v["rows_per_s"] > 0 for v in r["profile"]["triggers"].values())
     assert set(r["profile"]["functions"]) >= {"fake_name(name)", "email(email)", "hash(phone)"}
