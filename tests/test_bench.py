@@ -18,7 +18,7 @@ pytestmark = pytest.mark.pg
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--rows", "2000", "--burst", "1000", "--lag-rate", "500", "--lag-seconds", "2",
-        "--tables", "5", "--loop-rows", "3000", "--profile-rows", "2000"]
+        "--tables", "5", "--loop-rows", "3000", "--profile-rows", "2000", "--repeat", "1"]
 
 
 def _running_under(path: str) -> list[str]:
