@@ -103,7 +103,9 @@ def print_report(r: dict, console: Console | None = None) -> None:
     a = r["apply_capacity"]
     for name, v in a["targets"].items():
         t.add_row(f"apply backlog of {a['transactions']:,} txns, {name}", _n(v["rows_per_s"]),
-                  f"rows/s ({v['seconds']} s)")
+                  f"rows/s ({v['seconds']} s; CPU/txn: apply worker "
+                  f"{v.get('apply_worker_cpu_us_per_txn')} us, walsender "
+                  f"{v.get('walsender_cpu_us_per_txn')} us)")
     lag = r["lag"]
     for name, v in lag["targets"].items():
         t.add_row(f"lag at {lag['pgbench_tps']:,} tps, {name}",

@@ -15,6 +15,7 @@ inserts one event: two changed rows, one of them masked on the dev target.
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
 import subprocess
@@ -114,13 +115,42 @@ def apply_capacity(source: LocalCluster, source_db: str, targets: dict[str, str]
                      3600, f"{name} to apply the burst", interval=0.02)
         done = time.perf_counter()
         seconds = done - started
+        # Both processes started at ENABLE: their CPU time is this backlog's.
+        worker, sender = _pids(dsn, source_dsn, name)
         out["targets"][name] = {
             "seconds": round(seconds, 3), "seconds_from_enable": round(done - enabled, 3),
             "transactions_per_s": round(transactions / seconds),
-            "rows_per_s": round(2 * transactions / seconds)}
+            "rows_per_s": round(2 * transactions / seconds),
+            "apply_worker_cpu_us_per_txn": _cpu_us(worker, transactions),
+            "walsender_cpu_us_per_txn": _cpu_us(sender, transactions)}
         log(f"  {name}: applied the backlog in {seconds:.2f} s "
-            f"({2 * transactions / seconds:,.0f} rows/s)")
+            f"({2 * transactions / seconds:,.0f} rows/s); CPU per transaction: apply worker "
+            f"{out['targets'][name]['apply_worker_cpu_us_per_txn']} us, walsender "
+            f"{out['targets'][name]['walsender_cpu_us_per_txn']} us")
     return out
+
+
+def _pids(dsn: str, source_dsn: str, target: str) -> tuple[int | None, int | None]:
+    with connect(dsn) as conn:
+        worker = conn.execute("SELECT pid FROM pg_catalog.pg_stat_subscription "
+                              "WHERE subname = %s AND relid IS NULL",
+                              (subscription(target),)).fetchone()
+    with connect(source_dsn) as conn:
+        sender = conn.execute("SELECT pid FROM pg_catalog.pg_stat_replication "
+                              "WHERE application_name = %s", (subscription(target),)).fetchone()
+    return (worker[0] if worker else None), (sender[0] if sender else None)
+
+
+def _cpu_us(pid: int | None, transactions: int) -> float | None:
+    """CPU time (user + system) of a local server process so far, per transaction."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    ticks = int(fields[11]) + int(fields[12])
+    return round(ticks / os.sysconf("SC_CLK_TCK") / transactions * 1e6, 1)
 
 
 class LagSampler(threading.Thread):
