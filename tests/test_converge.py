@@ -1,16 +1,11 @@
-"""Guarantee 5 and the status exit codes: setup converges from any state, including an
-interrupted setup, and adds tables and targets without touching the others."""
+"""Guarantee 5 and the status exit codes: setup converges from any state, and adds
+tables and targets without touching the others. (Interrupted setups: test_interrupt.py.)"""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from psycopg import sql
-
-from replication.apply import run_step
-from replication.config import load_config
-from replication.session import Session
 
 from conftest import rows, wait_until
 
@@ -100,51 +95,6 @@ def test_missing_slot_makes_status_fail_and_setup_recreates(env_any, repl):
     wait_ready(repl, cfg)
     with env.target("analytics") as tgt:
         assert rows(tgt, "SELECT count(*) FROM public.users") == [(50,)]
-
-
-def test_interrupted_setup_converges_from_every_step(env, repl):
-    """Stop setup after each step in turn (as a kill between steps would), then rerun."""
-    env.run_source(SCHEMA)
-    cfg = env.write_config(MORE)
-    config = load_config(cfg, {})
-    with Session(config) as session:
-        steps = session.plan(session.snapshot()).steps
-    assert len(steps) >= 8
-    for stop_after in range(1, len(steps)):
-        with Session(config) as session:
-            for step in session.plan(session.snapshot()).steps[:stop_after]:
-                run_step(session, step)
-        repl("setup", "--wait", "--timeout", "120", config=cfg)
-        assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
-        with env.target("analytics") as tgt:
-            assert rows(tgt, "SELECT count(*) FROM public.users") == [(50,)]
-            assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]
-        with env.target("dev") as tgt:
-            assert rows(tgt, "SELECT count(*) FROM public.orders") == [(40,)]
-        reset(env)
-
-
-def reset(env) -> None:
-    """Remove what setup made, keeping the databases (what a teardown would do)."""
-    for target in ("analytics", "dev"):
-        with env.target(target) as tgt:
-            for (sub,) in rows(tgt, "SELECT subname FROM pg_subscription s JOIN pg_database d "
-                                    "ON d.oid = s.subdbid AND d.datname = current_database()"):
-                for statement in ("ALTER SUBSCRIPTION {} DISABLE",
-                                  "ALTER SUBSCRIPTION {} SET (slot_name = NONE)",
-                                  "DROP SUBSCRIPTION {}"):
-                    tgt.execute(sql.SQL(statement).format(sql.Identifier(sub)))
-            tgt.execute("DROP SCHEMA IF EXISTS repl CASCADE; "
-                        "DROP TABLE IF EXISTS public.users, public.orders")
-    with env.source() as src:
-        for (slot,) in rows(src, "SELECT slot_name FROM pg_replication_slots "
-                                 "WHERE database = current_database()"):
-            wait_until(lambda s=slot: rows(src, "SELECT NOT active FROM pg_replication_slots "
-                                                "WHERE slot_name = %s", (s,)) == [(True,)],
-                       what="slot inactive")
-            src.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        for (pub,) in rows(src, "SELECT pubname FROM pg_publication"):
-            src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)))
 
 
 def test_adding_tables_and_targets_leaves_the_others_alone(env, repl):

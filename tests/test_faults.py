@@ -477,7 +477,7 @@ def test_status_while_streaming_after_a_healed_fault(rig: Rig) -> None:
         # first wrong answer), as an operator's dashboard would.
         back = time.monotonic()
         failed = None
-        while failed is None and time.monotonic() - back < 12:
+        while failed is None and time.monotonic() - back < 7:
             result = rig.repl("status", config=rig.config, expect=None)
             if "repl skip" in result.stdout:
                 failed = result.stdout

@@ -10,7 +10,6 @@ import os
 import random
 import re
 import string
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -554,61 +553,3 @@ def test_keys_are_plan_constants_refreshed_by_reinstalling(db) -> None:
             with setup.transaction():
                 for text in install_statements():
                     setup.execute(text)
-
-
-# --- timing (printed, not asserted) -----------------------------------------------------------
-
-def test_timing_in_a_copy_trigger(db, capsys) -> None:
-    """Microseconds added per row by a masking trigger during COPY, keys per row from
-    repl.mask_keys() versus the plan-constant accessors. Run with -s to see them."""
-    n = 20000
-    data = "".join(f"{i}\tPerson {i}\tperson{i}@corp.io\t+49 (30) {i:07d}\t{1000 + i}.50\n"
-                   for i in range(n)).encode()
-    masks = {"hash": "NEW.email := repl.mask_hash(NEW.email, {k});",
-             "email": "NEW.email := repl.mask_email(NEW.email, {k});",
-             "fake_name": "NEW.name := repl.mask_fake_name(NEW.name, {k});",
-             "fake_first_name": "NEW.name := repl.mask_fake_first_name(NEW.name, {k});",
-             "digits": "NEW.phone := repl.mask_digits(NEW.phone, {k});",
-             "noise": "NEW.amount := repl.mask_noise(NEW.amount, 0.1, {k});"}
-    variants = {"keys from mask_keys() per row": ("k.ikey, k.okey",
-                                                  "SELECT * INTO k FROM repl.mask_keys();"),
-                "keys from mask_ikey()/mask_okey()": (KEYS, "")}
-    with db.connect() as conn:
-        conn.execute("CREATE TABLE public.timing (id int PRIMARY KEY, name text, email text, "
-                     "phone text, amount numeric(12,2))")
-
-        def copy_time(body: str | None) -> float:
-            conn.execute("DROP TRIGGER IF EXISTS m ON public.timing")
-            if body is not None:
-                conn.execute(sql.SQL(
-                    "CREATE OR REPLACE FUNCTION public.timing_mask() RETURNS trigger "
-                    "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp "
-                    "AS {}").format(sql.Literal(f"DECLARE k record; BEGIN {body} RETURN NEW; END")))
-                conn.execute("CREATE TRIGGER m BEFORE INSERT ON public.timing "
-                             "FOR EACH ROW EXECUTE FUNCTION public.timing_mask()")
-            best = float("inf")
-            for _ in range(3):
-                conn.execute("TRUNCATE public.timing")
-                start = time.perf_counter()
-                with conn.cursor() as cur, cur.copy("COPY public.timing FROM STDIN") as copy:
-                    copy.write(data)
-                best = min(best, time.perf_counter() - start)
-            return best * 1e6 / n
-
-        try:
-            plain = copy_time(None)
-            noop = copy_time("")
-            lines = [f"COPY {n} rows: {plain:.2f} us/row without trigger; a no-op trigger "
-                     f"adds {noop - plain:.2f} us"]
-            for label, (keys, fetch) in variants.items():
-                keys_only = copy_time(fetch) - noop
-                lines.append(f"  {label}: fetching keys {keys_only:.2f} us/row")
-                for strategy, assign in masks.items():
-                    cost = copy_time(fetch + assign.format(k=keys)) - noop
-                    lines.append(f"    {strategy:16s} +{cost:5.2f} us/row "
-                                 f"(masking alone {cost - keys_only:5.2f})")
-        finally:
-            conn.execute("DROP TABLE public.timing")
-            conn.execute("DROP FUNCTION IF EXISTS public.timing_mask()")
-    with capsys.disabled():
-        print(f"\n[masking timing, PostgreSQL {db.cluster.major}]\n" + "\n".join(lines))
