@@ -18,7 +18,8 @@ from rich.live import Live
 from . import metrics as prometheus
 from . import render
 from .apply import apply, converge
-from .config import Config, QualifiedName, load_config, resolve_config_path
+from .config import Config, QualifiedName
+from .config_file import load_config, resolve_config_path
 from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
 from .preview import preview as run_preview

@@ -1,29 +1,20 @@
-"""The configuration file: finding and reading `repl.yaml`, replacing `${VAR}` from the
-environment, and validating it into frozen desired-state values (`Config` and below).
-
-This module owns every rule that holds without a database (SPEC section 2, and the
-parameters of the masking strategies of section 4). Problems are collected, not raised
-one at a time: `ConfigError` carries one "dotted.path: message" line per problem.
+"""The configuration's model: frozen desired-state values (`Config` and below) and every
+rule that holds without a database (SPEC section 2, and the parameters of the masking
+strategies of section 4). Reading `repl.yaml` into it is `config_file`'s job.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import unquote
 
-import yaml
 from pydantic import AfterValidator as After
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic import BeforeValidator as Before
 from pydantic_core import PydanticCustomError
-
-from .errors import ConfigError
 
 OPERATIONS = ("insert", "update", "delete", "truncate")
 STRATEGIES = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
@@ -45,11 +36,11 @@ def _fail(*problems: Problem) -> NoReturn:
     raise PydanticCustomError("repl", "{detail}", {"detail": detail, "problems": problems})
 
 
-def _q(value: object) -> str:
+def quoted(value: object) -> str:
     return f"'{value}'"
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     kinds = {type(None): "nothing", bool: "a boolean", int: "an integer", float: "a number",
              str: "a string", list: "a list", dict: "a mapping"}
     return kinds.get(type(value), type(value).__name__)
@@ -153,7 +144,7 @@ def _mask_spec(value: Any) -> MaskSpec:
         _fail(((), "expected a strategy name or a one-key mapping such as "
                    "{partial: {keep_last: 4}}"))
     if strategy not in STRATEGIES:
-        _fail(((), f"unknown masking strategy {_q(strategy)} "
+        _fail(((), f"unknown masking strategy {quoted(strategy)} "
                    f"(expected one of: {', '.join(STRATEGIES)})"))
     model = _PARAMS.get(strategy)
     if model is None:
@@ -167,7 +158,7 @@ def _mask_spec(value: Any) -> MaskSpec:
     try:
         validated = model.model_validate(params)
     except ValidationError as exc:
-        _fail(*[(at if shorthand else at + loc, m) for loc, m in _problems_of(exc)])
+        _fail(*[(at if shorthand else at + loc, m) for loc, m in problems_of(exc)])
     return MaskSpec(strategy, tuple(sorted(validated.model_dump().items())))
 
 
@@ -176,15 +167,15 @@ def _mask_spec(value: Any) -> MaskSpec:
 def _names(value: Any, what: str = "column") -> tuple[str, ...]:
     """A list of distinct names of 1 to 63 bytes."""
     if not isinstance(value, list | tuple):
-        _fail(((), f"expected a list of {what} names, got {_kind(value)}"))
+        _fail(((), f"expected a list of {what} names, got {kind_of(value)}"))
     problems: list[Problem] = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            problems.append(((i,), f"expected a {what} name, got {_kind(item)}"))
+            problems.append(((i,), f"expected a {what} name, got {kind_of(item)}"))
         elif problem := _bad_identifier(item):
             problems.append(((i,), problem))
         elif item in value[:i]:
-            problems.append(((i,), f"{what} {_q(item)} is listed twice"))
+            problems.append(((i,), f"{what} {quoted(item)} is listed twice"))
     return tuple(value) if not problems else _fail(*problems)
 
 
@@ -192,7 +183,7 @@ def _columns(value: Any) -> Any:
     if value == "all":
         return value
     if not value or not isinstance(value, list | tuple):
-        _fail(((), f"expected a non-empty list of column names, or 'all'; got {_kind(value)}"))
+        _fail(((), f"expected a non-empty list of column names, or 'all'; got {kind_of(value)}"))
     return _names(value)
 
 
@@ -205,14 +196,14 @@ def _where(value: Any) -> Any:
 def _operations(value: Any) -> frozenset[str]:
     if value == []:
         _fail(((), f"must list at least one of: {', '.join(OPERATIONS)}"))
-    unknown = [((i,), f"unknown operation {_q(op)} (expected one of: {', '.join(OPERATIONS)})")
+    unknown = [((i,), f"unknown operation {quoted(op)} (expected one of: {', '.join(OPERATIONS)})")
                for i, op in enumerate(_names(value, "operation")) if op not in OPERATIONS]
     return frozenset(value) if not unknown else _fail(*unknown)
 
 
 def _table_key(value: Any) -> QualifiedName:
     if not isinstance(value, str):
-        _fail(((), f"a table name must be a string, got {_kind(value)}"))
+        _fail(((), f"a table name must be a string, got {kind_of(value)}"))
     try:
         return QualifiedName.parse(value)
     except ValueError as exc:
@@ -228,7 +219,7 @@ def _distinct_tables(value: Any) -> Any:
         except (ValueError, TypeError):
             continue  # reported by _table_key
         if name in seen:
-            _fail(((key,), f"names the same table as {_q(seen[name])}"))
+            _fail(((key,), f"names the same table as {quoted(seen[name])}"))
         seen[name] = key
     return value
 
@@ -241,12 +232,12 @@ def _role_name(value: str) -> str:
     return value
 
 
-def _valid_prefix(name: str) -> bool:
+def valid_prefix(name: str) -> bool:
     return bool(_NAME_RE.fullmatch(name)) and len(name) <= _MAX_PREFIX
 
 
 def _prefix(value: str) -> str:
-    if not _valid_prefix(value):
+    if not valid_prefix(value):
         _fail(((), f"must match [a-z_][a-z0-9_]* and have at most {_MAX_PREFIX} "
                    "characters (it prefixes publication, subscription and slot names)"))
     return value
@@ -258,7 +249,7 @@ def _target_name(value: str, info: Any) -> str:
     prefix = (info.context or {}).get("name")
     if prefix and len(prefix) + 1 + len(value) + NAME_SUFFIX_BYTES > MAX_IDENTIFIER_BYTES:
         room = MAX_IDENTIFIER_BYTES - len(prefix) - 1 - NAME_SUFFIX_BYTES
-        _fail(((), f"too long: with name {_q(prefix)} a target name has at most {room} "
+        _fail(((), f"too long: with name {quoted(prefix)} a target name has at most {room} "
                    "characters (publication, subscription and slot names have 63 bytes)"))
     return value
 
@@ -294,7 +285,7 @@ class TableConfig(_Section):
         if listed is None and self.exclude:
             problems.append((("exclude",), "exclude cannot be combined with columns: all; "
                                            "list the columns instead"))
-        problems += [(("exclude", i), f"{_q(column)} is also listed in columns")
+        problems += [(("exclude", i), f"{quoted(column)} is also listed in columns")
                      for i, column in enumerate(self.exclude) if column in (listed or ())]
         for column in self.mask:
             if column in self.exclude:
@@ -315,7 +306,7 @@ class RoleConfig(_Section):
 
 def _role(value: Any) -> Any:  # short form `analyst: read`
     if isinstance(value, str) and value != "read":
-        _fail(((), f"unknown privilege {_q(value)} (expected 'read')"))
+        _fail(((), f"unknown privilege {quoted(value)} (expected 'read')"))
     return {"privilege": value} if isinstance(value, str) else value
 
 
@@ -360,7 +351,7 @@ class Config(_Section):
         return list(dict.fromkeys(found))
 
 
-_KEYS = sorted({k for m in (Config, SourceConfig, MaskingConfig, TargetConfig, TableConfig,
+KEYS = sorted({k for m in (Config, SourceConfig, MaskingConfig, TargetConfig, TableConfig,
                             RoleConfig, *_PARAMS.values()) for k in m.model_fields})
 _KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
@@ -386,65 +377,12 @@ def dsn_passwords(dsn: str) -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
-# --- reading -----------------------------------------------------------------------------
-
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader that rejects a key written twice in one mapping (YAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
-        nodes = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
-        keys = [self.construct_object(k, deep=True) for k in nodes]
-        for i, key in enumerate(keys):
-            if isinstance(key, str | int | float) and key in keys[:i]:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", nodes[i].start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
-
-
-def _interpolate(node: Any, env: Mapping[str, str], path: Loc,
-                 problems: list[Problem], used: set[str]) -> Any:
-    """Replaces ${VAR} and ${VAR:-default} in string values (never keys) of the parsed tree,
-    so that a value cannot inject YAML structure."""
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, path + (k,), problems, used) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, path + (i,), problems, used) for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
-        return node
-
-    def replace(match: re.Match[str]) -> str:
-        variable, default = match.group(1), match.group(2)
-        if match.group(0) == "$${":
-            return "${"
-        value = env.get(variable) if variable else None
-        if default is not None and not value:
-            return default
-        if value is None:
-            problems.append((path, f"environment variable {variable} is not set" if variable
-                             else "invalid reference: write ${NAME} or ${NAME:-default}"))
-            return ""
-        used.add(value)
-        return value
-
-    return _VARIABLE.sub(replace, node)
-
-
-def _dotted(path: Loc) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
 _TYPES = {"dict_type": "a mapping", "model_type": "a mapping", "string_type": "a string",
           "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
           "float_parsing": "a number", "tuple_type": "a list", "frozen_set_type": "a list"}
 
 
-def _problems_of(error: ValidationError) -> list[Problem]:
+def problems_of(error: ValidationError) -> list[Problem]:
     """pydantic's errors as (path, message), in words that never quote the input value."""
     problems: list[Problem] = []
     for e in error.errors(include_url=False):
@@ -452,87 +390,13 @@ def _problems_of(error: ValidationError) -> list[Problem]:
         if kind == "repl":
             problems += [(loc + sub, message) for sub, message in e["ctx"]["problems"]]
         elif kind == "extra_forbidden":
-            close = difflib.get_close_matches(str(loc[-1]), _KEYS, n=1)
-            hint = f"; did you mean {_q(close[0])}?" if close else ""
+            close = difflib.get_close_matches(str(loc[-1]), KEYS, n=1)
+            hint = f"; did you mean {quoted(close[0])}?" if close else ""
             problems.append((loc, f"unknown key{hint}"))
         elif kind == "missing":
             problems.append((loc, "required"))
         elif kind in _TYPES:
-            problems.append((loc, f"expected {_TYPES[kind]}, got {_kind(e['input'])}"))
+            problems.append((loc, f"expected {_TYPES[kind]}, got {kind_of(e['input'])}"))
         else:
             problems.append((loc, e["msg"].removeprefix("Value error, ")))
     return problems
-
-
-def _render(problems: list[Problem], substituted: set[str]) -> list[str]:
-    lines: list[str] = []
-    for path, message in problems:
-        # A value taken from the environment may be a password: never echo one back.
-        for value in sorted(substituted, key=len, reverse=True):
-            message = message.replace(_q(value), "'***'")
-            message = message.replace(value, "***") if len(value) >= 4 else message
-        lines.append(f"{_dotted(path)}: {message}")
-    return list(dict.fromkeys(lines))
-
-
-def parse_config(text: str, env: Mapping[str, str], origin: str = "repl.yaml") -> Config:
-    """Validates a configuration document; raises ConfigError listing every problem."""
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
-        raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{origin}: invalid YAML: {exc}"]) from None
-    if not isinstance(raw, dict):
-        got = "the file is empty" if raw is None else f"got {_kind(raw)}"
-        raise ConfigError([f"{origin}: expected a mapping of version, source, targets; {got}"])
-    problems: list[Problem] = []
-    substituted: set[str] = set()
-    data = _interpolate(raw, env, (), problems, substituted)
-    name = data.get("name", "repl")
-    context = {"name": name if isinstance(name, str) and _valid_prefix(name) else None}
-    try:
-        config = Config.model_validate(data, context=context)
-    except ValidationError as exc:
-        unset = {path for path, _ in problems}  # already reported; its value is a stand-in
-        problems += [p for p in _problems_of(exc) if p[0] not in unset]
-    if problems:
-        raise ConfigError(_render(problems, substituted), secrets=_raw_secrets(data))
-    return config
-
-
-def _raw_secrets(data: dict) -> list[str]:
-    """The secrets of a document that did not validate, wherever they are well placed."""
-    def get(node: object, *path: str) -> object:
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    targets = get(data, "targets")
-    dsns = [get(data, "source", "dsn"), get(data, "source", "subscriber_dsn"),
-            *(get(t, "dsn") for t in (targets.values() if isinstance(targets, dict) else ()))]
-    found = [p for dsn in dsns if isinstance(dsn, str) for p in dsn_passwords(dsn)]
-    secret = get(data, "masking", "secret")
-    return found + ([secret] if isinstance(secret, str) and secret else [])
-
-
-def resolve_config_path(option: str | None, env: Mapping[str, str]) -> Path:
-    """--config, else $REPL_CONFIG, else ./repl.yaml."""
-    return Path(option or env.get("REPL_CONFIG") or "repl.yaml")
-
-
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Reads and validates the file at `path`; env defaults to the process environment."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: configuration file not found "
-                           "(pass --config PATH or set REPL_CONFIG)"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: the configuration file is not UTF-8 text"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the configuration file: "
-                           f"{exc.strerror or exc}"]) from None
-    return parse_config(text, os.environ if env is None else env, origin=str(path))

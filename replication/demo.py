@@ -32,7 +32,8 @@ from rich.text import Text
 from . import render
 from .apply import converge
 from .cluster import Installation, LocalCluster, default_installation, free_port, installations
-from .config import QualifiedName, load_config
+from .config import QualifiedName
+from .config_file import load_config
 from .errors import ReplError, UsageError, ValidationFailed
 from .progress import wait_for_sync
 from .resources import load_sql, resource_dir

@@ -7,16 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replication.config import (
-    OPERATIONS,
-    Config,
-    MaskSpec,
-    QualifiedName,
-    dsn_passwords,
-    load_config,
-    parse_config,
-    resolve_config_path,
-)
+from replication.config import OPERATIONS, Config, MaskSpec, QualifiedName, dsn_passwords
+from replication.config_file import load_config, parse_config, resolve_config_path
 from replication.errors import ConfigError
 
 ENV = {

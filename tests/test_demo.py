@@ -23,7 +23,7 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
-from replication.config import load_config, parse_config
+from replication.config_file import load_config, parse_config
 from replication.demo import DATABASES, config_text, run_demo
 from replication.session import Session
 from replication.status import collect

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from replication.apply import run_step
-from replication.config import load_config
+from replication.config_file import load_config
 from replication.session import Session
 
 from conftest import rows, wait_until

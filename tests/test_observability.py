@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 
 from replication.cluster import free_port
-from replication.config import load_config
+from replication.config_file import load_config
 from replication.metrics import serve
 from replication.status import fresh_report
 

@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 from rich.console import Console
 
-from replication.config import load_config
+from replication.config_file import load_config
 from replication.session import Session
 from replication.verify import VerifyReport, render_verify, verify
 
