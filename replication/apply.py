@@ -14,9 +14,11 @@ from . import __version__, migrations
 from .db import Database
 from .errors import ApplyError
 from .masking_sql import install_statements
+from .model import ConninfoDigest, subscription_name
 from .plan import Plan, Step
 from .redact import redact
 from .session import Session, Snapshot
+from .state import subscriber_conninfo
 from .teardown import drop_slot
 
 AWAIT_SLOT_TIMEOUT_S = 300.0
@@ -109,7 +111,27 @@ def converge(session: Session, plan: Plan,
         raise ApplyError("after setup, validation fails: " +
                          "; ".join(str(p) for p in snap.errors))
     keep_row_filters(session, snap)
+    keep_conninfo_digests(session, snap)
     return session.plan(snap)
+
+
+def keep_conninfo_digests(session: Session, snap: Snapshot) -> None:
+    """Record on each target a digest of the connection string its subscription now has
+    (the wanted one, once converged), so that a change is seen without reading it."""
+    wanted = subscriber_conninfo(session.config)
+    for name in session.target_names:
+        cat = snap.targets[name]
+        sub_name = subscription_name(session.config.name, name)
+        recorded = cat.conninfo_digests.get(sub_name)
+        if cat.schema_revision is None or sub_name not in cat.subscriptions or (
+                recorded is not None and recorded.matches(wanted)):
+            continue
+        digest = cat.conninfo_digests[sub_name] = ConninfoDigest.of(wanted)  # plan sees it
+        session.db(name).execute(
+            "INSERT INTO repl.subscription_conninfo (subscription, salt, digest) "
+            "VALUES (%s, %s, %s) ON CONFLICT (subscription) DO UPDATE "
+            "SET salt = EXCLUDED.salt, digest = EXCLUDED.digest",
+            (sub_name, digest.salt, digest.digest))
 
 
 def keep_row_filters(session: Session, snap: Snapshot) -> None:

@@ -16,6 +16,7 @@ from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
     Column,
+    ConninfoDigest,
     Publication,
     PublishedTable,
     RelationSync,
@@ -268,6 +269,13 @@ def row_filters(db: Database) -> dict[QualifiedName, tuple[str, RowFilter]]:
             for r in db.query("catalog/row_filters")}
 
 
+def conninfo_digests(db: Database) -> dict[str, ConninfoDigest]:
+    if not db.scalar("SELECT pg_catalog.to_regclass('repl.subscription_conninfo') IS NOT NULL"):
+        return {}
+    return {r["subscription"]: ConninfoDigest(bytes(r["salt"]), bytes(r["digest"]))
+            for r in db.query("catalog/conninfo_digests")}
+
+
 def schema_revision(db: Database) -> str | None:
     """alembic revision of the target's `repl` schema (None: not created yet)."""
     exists = db.scalar(
@@ -301,6 +309,7 @@ class TargetCatalog:
     types: set[tuple[str, str]] = field(default_factory=set)
     workers: ApplyWorkers | None = None
     row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
+    conninfo_digests: dict[str, ConninfoDigest] = field(default_factory=dict)
 
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -344,4 +353,5 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
         row_filters=row_filters(db),
+        conninfo_digests=conninfo_digests(db),
     )

@@ -4,6 +4,9 @@ the catalogs (actual) with the same types, so that planning is a diff by name.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, field
 
 from .config import OPERATIONS, QualifiedName
@@ -112,6 +115,23 @@ class Publication:
 
     def table(self, relation: QualifiedName) -> PublishedTable | None:
         return next((t for t in self.tables if t.relation == relation), None)
+
+
+@dataclass(frozen=True)
+class ConninfoDigest:
+    """What setup recorded of a subscription's connection string: enough to tell whether
+    another string is the same, not enough to print it."""
+
+    salt: bytes
+    digest: bytes
+
+    @classmethod
+    def of(cls, conninfo: str, salt: bytes | None = None) -> ConninfoDigest:
+        salt = salt if salt is not None else secrets.token_bytes(16)
+        return cls(salt, hashlib.sha256(salt + conninfo.encode()).digest())
+
+    def matches(self, conninfo: str) -> bool:
+        return hmac.compare_digest(self.digest, ConninfoDigest.of(conninfo, self.salt).digest)
 
 
 @dataclass(frozen=True)

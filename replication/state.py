@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .catalog import SourceCatalog, TargetCatalog
 from .config import OPERATIONS, Config, QualifiedName
@@ -18,6 +18,7 @@ from .masking_sql import padded_keys
 from .migrations import head_revision
 from .model import (
     OPERATION_LETTERS,
+    ConninfoDigest,
     Publication,
     PublishedTable,
     Role,
@@ -152,6 +153,20 @@ def owns_publication(prefix: str, target: str, name: str) -> bool:
     return "".join(c for c in letters if c in suffix) == suffix
 
 
+# The actual connection string of a subscription whose digest differs from the wanted one.
+CONNINFO_CHANGED = "(changed since the last setup)"
+
+
+def _known_conninfo(sub: Subscription | None, recorded: ConninfoDigest | None,
+                    wanted: str) -> Subscription | None:
+    """A role that may not read subconninfo still learns, from the digest setup recorded,
+    whether the subscription has the wanted connection string; if not, the string it has
+    is unknown, and only its being different matters to the plan."""
+    if sub is None or sub.conninfo is not None or recorded is None:
+        return sub
+    return replace(sub, conninfo=wanted if recorded.matches(wanted) else CONNINFO_CHANGED)
+
+
 def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
            targets: list[str]) -> dict[str, TargetState]:
     states = {}
@@ -164,7 +179,9 @@ def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCata
                 pub for pub_name, pub in sorted(source.publications.items())
                 if owns_publication(config.name, target, pub_name)
             ),
-            subscription=cat.subscriptions.get(name),
+            subscription=_known_conninfo(cat.subscriptions.get(name),
+                                         cat.conninfo_digests.get(name),
+                                         subscriber_conninfo(config)),
             tables=tuple(cat.tables.values()),
             slot=source.slots.get(name),
             schema_revision=cat.schema_revision,

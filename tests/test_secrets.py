@@ -401,6 +401,18 @@ def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
                           "WHERE d.datname = current_database()") == [(role, True)]
     assert json.loads(repl("status", "--json").stdout)["healthy"] is True
     repl("verify")
+    # The role cannot read subconninfo, yet a changed subscriber_dsn (a rotated password,
+    # here another application_name) is seen, from the digest setup recorded.
+    rotated = {"SUB_DSN": env["SRC_DSN"] + "?application_name=rotated"}
+    planned = json.loads(repl("plan", "--json", env=rotated).stdout)["steps"]
+    assert [s["summary"] for s in planned] == ["change the subscription's connection to the "
+                                               "source"] * 2
+    repl("setup", env=rotated)
+    assert json.loads(repl("plan", "--json", env=rotated).stdout)["steps"] == []
+    with admin(source.dsn(names["source"])) as conn:
+        wait_until(lambda: rows(conn, "SELECT count(*) FROM pg_stat_replication "
+                                      "WHERE application_name = 'rotated'") == [(2,)],
+                   what="walsenders of the new connection strings")
     repl("teardown")
     with admin(target.dsn()) as conn:  # pg_subscription is shared by the cluster
         assert rows(conn, "SELECT count(*) FROM pg_subscription WHERE subowner = "
