@@ -19,7 +19,7 @@ test: $(STAMP)  ## the whole suite, against real PostgreSQL servers
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check replication tests
+	$(BIN)/ruff check replication tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
