@@ -15,16 +15,20 @@ at the end (also when something fails on the way).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 from psycopg import sql
 
+from .catalog import subscriptions
 from .db import Database
 from .errors import ReplError
-from .model import subscription_name
+from .model import Subscription, subscription_name
 from .session import Session
+from .status import watch_subscription
 
 IDLE_TIMEOUT_S = 30.0
 PEEK_BATCH = 10_000  # changes decoded per round while looking for the failing transaction
@@ -117,41 +121,72 @@ def _wait_idle(source: Database, slot: str) -> None:
         time.sleep(0.2)
 
 
-def skip(session: Session, target: str) -> Skipped:
-    config = session.config
-    db, source = session.db(target), session.db("source")
-    name = subscription_name(config.name, target)
-    row = db.execute_one(sql.SQL(
-        "SELECT s.oid::int8, s.subenabled, s.subslotname, s.subpublications, "
-        "o.remote_lsn::text, st.apply_error_count "
-        "FROM pg_catalog.pg_subscription AS s "
-        "LEFT JOIN pg_catalog.pg_replication_origin_status AS o "
-        "       ON o.external_id = 'pg_' || s.oid "
-        "LEFT JOIN pg_catalog.pg_stat_subscription_stats AS st ON st.subid = s.oid "
-        "WHERE s.subname = {} AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database "
-        "WHERE datname = pg_catalog.current_database())").format(sql.Literal(name)))
-    if not row:
+def _subscription(session: Session, target: str) -> Subscription:
+    name = subscription_name(session.config.name, target)
+    sub = subscriptions(session.db(target), session.config.name, with_conninfo=False).get(name)
+    if sub is None or sub.slot_name is None:
         raise SkipError(f"target {target} has no subscription {name}; run `repl setup`")
-    oid, _, slot, publications, applied, errors = row[0]
-    if not errors:
-        raise SkipError(f"subscription {name} has no apply error to get past "
+    return sub
+
+
+def _confirm_failing(session: Session, target: str, sub: Subscription) -> str:
+    """How the subscription is failing now, or SkipError. The error counters only grow and
+    count lost connections too: skipping on a count alone could drop a transaction that
+    would apply fine."""
+    db, ident = session.db(target), sql.Identifier(sub.name)
+    assert sub.slot_name is not None
+    if not sub.apply_error_count:
+        raise SkipError(f"subscription {sub.name} has no apply error to get past "
                         "(pg_stat_subscription_stats.apply_error_count is 0)")
-    ident = sql.Identifier(name)
+    if not sub.enabled and not sub.disable_on_error:
+        raise SkipError(f"subscription {sub.name} is disabled, not failing: `repl setup` "
+                        "enables it")
+    if not sub.enabled:  # stopped by disable_on_error: does the next try fail again?
+        db.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(ident))
+    reason = watch_subscription(session, target, sub.slot_name)(sub)
+    if reason is None:
+        raise SkipError(f"subscription {sub.name} is not failing now (its apply error count "
+                        "did not grow for a retry interval, or it applied changes): nothing "
+                        "was skipped. Errors are counted for lost connections too")
+    return reason
+
+
+def skip(session: Session, target: str) -> Skipped:
+    db, source = session.db(target), session.db("source")
+    if not db.scalar("SELECT pg_catalog.has_table_privilege("
+                     "'pg_catalog.pg_replication_origin_status', 'SELECT')"):
+        raise SkipError(f"role {db.conn.info.user} may not read "
+                        "pg_replication_origin_status on target "
+                        f"{target}, which says how far the subscription applied: run "
+                        "`repl skip` as a superuser there, or GRANT SELECT ON "
+                        "pg_catalog.pg_replication_origin_status to it")
+    sub = _subscription(session, target)
+    _confirm_failing(session, target, sub)
+    assert sub.slot_name is not None and sub.oid is not None
+    ident = sql.Identifier(sub.name)
     db.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
     try:
-        _wait_idle(source, slot)
-        found = failing_transaction(source, slot, frozenset(publications),
+        _wait_idle(source, sub.slot_name)
+        applied = db.scalar("SELECT remote_lsn::text FROM pg_catalog.pg_replication_origin_status"
+                            " WHERE external_id = %s", (f"pg_{sub.oid}",))
+        found = failing_transaction(source, sub.slot_name, sub.publications,
                                     _lsn_int(applied) if applied else 0)
         if found is None:
             raise SkipError(
-                f"subscription {name} has applied every transaction its slot holds: the "
+                f"subscription {sub.name} has applied every transaction its slot holds: the "
                 "errors were not caused by a source transaction (see the target's server "
                 "log); nothing was skipped")
         xid, finish, tables, changes = found
         db.execute(sql.SQL("ALTER SUBSCRIPTION {} SKIP (lsn = {})").format(
             ident, sql.Literal(_lsn(finish))))
-        db.execute("SELECT pg_catalog.pg_stat_reset_subscription_stats(%s::oid)", (oid,))
+        with contextlib.suppress(psycopg.Error):  # only a fresh count for status: optional
+            db.execute("SELECT pg_catalog.pg_stat_reset_subscription_stats(%s::oid)",
+                       (sub.oid,))
     finally:
         # The config wants it enabled, whoever disabled it (disable_on_error, or us).
-        db.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(ident))
-    return Skipped(target, name, xid, _lsn(finish), sorted(tables), changes)
+        try:
+            db.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(ident))
+        except psycopg.Error as exc:
+            raise SkipError(f"subscription {sub.name} is left DISABLED ({exc.diag.message_primary}"
+                            "): `repl setup` enables it") from None
+    return Skipped(target, sub.name, xid, _lsn(finish), sorted(tables), changes)

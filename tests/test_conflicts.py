@@ -90,14 +90,34 @@ def test_conflict_is_reported_and_skip_resumes_replication(env_any, repl, disabl
         assert rows(tgt, "SELECT name FROM public.users WHERE id = 100") == [("from prod",)]
 
 
-def test_skip_refuses_when_nothing_failed(env_any, repl):
+@pytest.mark.parametrize("disable_on_error", [False, True], ids=["retrying", "disable_on_error"])
+def test_skip_refuses_unless_the_subscription_is_failing_now(env_any, repl, disable_on_error):
+    """Error counts only grow: after a conflict was resolved by hand (or a connection was
+    lost), skip must not drop the next transaction, which applies fine."""
     env = env_any
     env.run_source(SCHEMA)
-    cfg = env.write_config(CONFIG % "false")
+    cfg = env.write_config(CONFIG % str(disable_on_error).lower())
     repl("setup", "--wait", "--timeout", "120", config=cfg)
-    result = repl("skip", "dev", config=cfg, expect=1)
-    assert "no apply error" in result.stderr
+    assert "no apply error" in repl("skip", "dev", config=cfg, expect=1).stderr
+    make_conflict(env)
+    wait_until(lambda: not status_json(repl, cfg)["healthy"], timeout=60,
+               what="status to report the conflict")
+    with env.target("dev") as tgt:  # the first way out: remove the conflicting row
+        tgt.execute("DELETE FROM public.users WHERE id = 100")
+        if disable_on_error:
+            tgt.execute("ALTER SUBSCRIPTION repl_dev ENABLE")
+        wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 100")
+                   == [("from prod",)], what="the conflicting row replicated")
+    if disable_on_error:  # stopped by hand now, with errors counted
+        with env.target("dev") as tgt:
+            tgt.execute("ALTER SUBSCRIPTION repl_dev DISABLE")
+    with env.source() as src:
+        src.execute("INSERT INTO public.users VALUES (102, 'next', 'n@example.com')")
+    refused = repl("skip", "dev", config=cfg, expect=1).stderr
+    assert "is not failing now" in refused and "nothing was skipped" in refused
     with env.target("dev") as tgt:
+        wait_until(lambda: rows(tgt, "SELECT name FROM public.users WHERE id = 102")
+                   == [("next",)], what="the next transaction applied, not skipped")
         assert rows(tgt, "SELECT subenabled FROM pg_subscription") == [(True,)]
     repl("skip", "nope", config=cfg, expect=2)
 
