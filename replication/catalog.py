@@ -140,6 +140,7 @@ def slots(db: Database, prefix: str) -> dict[str, Slot]:
             wal_status=r["wal_status"], safe_wal_size=r["safe_wal_size"],
             retained_bytes=r["retained_bytes"], lag_bytes=r["lag_bytes"],
             replay_lag_seconds=r["replay_lag_seconds"], caught_up=r["caught_up"],
+            unsent_bytes=r["unsent_bytes"],
             inactive_seconds=r["inactive_seconds"],
         )
         for r in db.query("catalog/slots", {"prefix": prefix + "_"})

@@ -153,6 +153,7 @@ class Slot:
     lag_bytes: int | None
     replay_lag_seconds: float | None
     caught_up: bool = False  # everything flushed was sent and applied
+    unsent_bytes: int | None = None  # flushed WAL its walsender has not decoded yet
     inactive_seconds: float | None = None  # PostgreSQL 17+: since its consumer left
 
 

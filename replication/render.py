@@ -117,7 +117,7 @@ def _bytes(n: int | None) -> str:
 def _lag(t) -> str:
     if t.lag_seconds is None:
         return "?"
-    return (">=" if t.lag_basis == "inactive" else "") + f"{t.lag_seconds:.1f}"
+    return (">=" if t.lag_basis in ("inactive", "at least") else "") + f"{t.lag_seconds:.1f}"
 
 
 def _eta(seconds: float | None) -> str:

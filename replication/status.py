@@ -34,6 +34,8 @@ SYNC_STATES = {
 # default, and a conflict fails it again at once).
 WATCH_LIMIT_S = 12.0
 WATCH_POLL_S = 0.25
+# Flushed WAL a walsender may not have sent yet while still keeping up with the source.
+UNSENT_SLACK = 1024 * 1024
 # Warn when a slot has used this share of its max_slot_wal_keep_size budget.
 WAL_BUDGET_WARNING = 0.75
 
@@ -105,8 +107,12 @@ def lag(slot: Slot | None) -> tuple[float | None, str]:
     - "caught up": the walsender has sent all flushed WAL and the subscriber reported it
       applied (or confirmed everything): 0 s. PostgreSQL blanks replay_lag once idle, so
       without this an idle, healthy target would show no figure at all.
-    - "replay_lag": pg_stat_replication.replay_lag, the walsender's lag tracker: the time
-      from the source flushing a WAL position to the subscriber reporting it applied.
+    - "replay_lag": pg_stat_replication.replay_lag. A logical walsender times a position
+      from decoding its commit to the subscriber reporting it applied, so this is the
+      whole lag only while the walsender keeps up with the WAL.
+    - "at least": replay_lag while the walsender is behind in decoding (more than
+      UNSENT_SLACK of flushed WAL not sent): the changes not decoded yet are older than
+      anything measured, so the lag is longer, by an unknown amount; the bytes tell.
     - "inactive": no walsender; PostgreSQL 17+ dates when the slot lost its consumer, so
       the lag is at least that long (a lower bound: older unapplied WAL is not dated).
     - "unknown": behind, and PostgreSQL has no measurement; the bytes still tell.
@@ -116,7 +122,8 @@ def lag(slot: Slot | None) -> tuple[float | None, str]:
     if slot.caught_up or (slot.lag_bytes is not None and slot.lag_bytes <= 0):
         return 0.0, "caught up"
     if slot.active and slot.replay_lag_seconds is not None:
-        return slot.replay_lag_seconds, "replay_lag"
+        behind = slot.unsent_bytes is not None and slot.unsent_bytes > UNSENT_SLACK
+        return slot.replay_lag_seconds, "at least" if behind else "replay_lag"
     if not slot.active and slot.inactive_seconds is not None:
         return slot.inactive_seconds, "inactive"
     return None, "unknown"

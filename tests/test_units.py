@@ -74,3 +74,23 @@ def test_plan_is_data_and_empty_when_converged():
     assert any(s.startswith("empty table public.users") for s in summaries)
     assert summaries[-1].startswith("refresh the subscription")
     assert isinstance(resync.steps[0].statements[0], sql.Composable)
+
+
+def test_lag_says_what_it_rests_on():
+    from replication.status import lag
+
+    def slot(**kw) -> Slot:
+        base = dict(name="repl_dev", plugin="pgoutput", active=True, wal_status="reserved",
+                    safe_wal_size=None, retained_bytes=10, lag_bytes=5_000_000,
+                    replay_lag_seconds=0.04)
+        return Slot(**{**base, **kw})
+
+    assert lag(None) == (None, "unknown")
+    assert lag(slot(caught_up=True)) == (0.0, "caught up")
+    assert lag(slot(lag_bytes=0)) == (0.0, "caught up")
+    assert lag(slot(unsent_bytes=0)) == (0.04, "replay_lag")
+    # A walsender behind in decoding: its tracker has not timed the backlog yet.
+    assert lag(slot(unsent_bytes=1_700_000_000)) == (0.04, "at least")
+    assert lag(slot(active=False, replay_lag_seconds=None, inactive_seconds=8.0)) == \
+        (8.0, "inactive")
+    assert lag(slot(replay_lag_seconds=None)) == (None, "unknown")

@@ -5,9 +5,12 @@
 --   retained_bytes  WAL the slot keeps on the source (from its restart_lsn to the WAL
 --                   inserted so far: with asynchronous commit, not all of it is written);
 --   lag_bytes       WAL the subscriber has not confirmed yet (from confirmed_flush_lsn);
---   replay_lag      PostgreSQL's own lag measurement: the walsender's lag tracker times
---                   each WAL position from local flush until the subscriber reports it
---                   applied. NULL when nothing was measured lately (idle, or no walsender);
+--   replay_lag      PostgreSQL's own lag measurement. A logical walsender's lag tracker
+--                   times a position from when the walsender decoded its commit until the
+--                   subscriber reports it applied: WAL the walsender has not decoded yet is
+--                   not in it (unsent_bytes says how much). NULL when nothing was measured
+--                   lately (idle, or no walsender);
+--   unsent_bytes    flushed WAL the walsender has not decoded and sent yet;
 --   caught_up       the walsender has sent all flushed WAL and the subscriber has applied
 --                   everything it was sent: the lag is zero, whatever replay_lag says.
 SELECT s.slot_name,
@@ -25,6 +28,8 @@ SELECT s.slot_name,
        pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), s.confirmed_flush_lsn)::int8
            AS lag_bytes,
        extract(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(), r.sent_lsn)::int8
+           AS unsent_bytes,
        coalesce(r.sent_lsn >= pg_catalog.pg_current_wal_flush_lsn()
                 AND r.replay_lsn >= r.sent_lsn, false) AS caught_up,
        extract(epoch FROM pg_catalog.now() - s.inactive_since)::float8 AS inactive_seconds
