@@ -162,15 +162,19 @@ def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
         out.append(Problem("error", where(name),
                            f"role {info.role} cannot create subscriptions; it must be {how}"))
     workers = cat.workers
-    # One apply worker, and at least one table-sync worker for the copies: otherwise the
-    # subscription waits for a free worker slot without an error anywhere but the log.
+    # A subscription needs an apply worker for good, and a table-sync worker while a table
+    # is copied: without a free one the copy waits, with an error nowhere but the log.
     if workers is not None and workers.other_subscriptions + 2 > workers.max_workers:
+        exists = bool(cat.subscriptions)
         out.append(Problem(
-            "error", where(name),
+            "warning" if exists else "error", where(name),
             f"max_logical_replication_workers is {workers.max_workers} on this target's "
             f"server and {workers.other_subscriptions} other enabled subscription(s) use "
-            "that many apply workers; repl's subscription needs one more, plus one per "
-            "table it copies at a time: raise max_logical_replication_workers (and "
+            "that many apply workers; " + (
+                "a table copied again (a resync, a changed table) would wait for a free "
+                "worker" if exists else
+                "repl's subscription needs one more, and one per table it copies at a "
+                "time") + ": raise max_logical_replication_workers (and "
             "max_worker_processes), then restart the server"))
     return out
 

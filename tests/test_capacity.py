@@ -48,7 +48,7 @@ def two_workers():
 
 
 def write(tmp_path, cluster, names) -> Path:
-    cfg = tmp_path / "repl.yaml"
+    cfg = tmp_path / f"{'-'.join(names)}.yaml"
     cfg.write_text(CONFIG.format(source=cluster.dsn("prod"), targets="".join(
         TARGET.format(name=n, dsn=cluster.dsn(n)) for n in names)))
     return cfg
@@ -80,4 +80,21 @@ def test_no_free_apply_worker_is_refused(two_workers, repl, tmp_path):
     with admin(cluster.dsn("second")) as tgt:
         assert rows(tgt, "SELECT count(*) FROM pg_subscription WHERE subdbid = "
                          "(SELECT oid FROM pg_database WHERE datname = 'second')") == [(0,)]
-    repl("teardown", config=write(tmp_path, cluster, ["first"]))
+    # Another enabled subscription in the cluster: first's own keeps streaming, but a
+    # table it copies again would wait for a free worker (a warning, not a refusal).
+    with admin(cluster.dsn("second")) as tgt:
+        tgt.execute(sql.SQL("CREATE SUBSCRIPTION other CONNECTION {} PUBLICATION p WITH "
+                            "(connect = false, slot_name = 'other', create_slot = false)")
+                    .format(sql.Literal(cluster.dsn("prod"))))
+        tgt.execute("ALTER SUBSCRIPTION other ENABLE")
+    try:
+        checked = json.loads(repl("check", "--json", config=first).stdout)
+        (warning,) = [p for p in checked["problems"] if p["where"] == "target first"]
+        assert warning["severity"] == "warning"
+        assert "copied again" in warning["message"]
+    finally:
+        with admin(cluster.dsn("second")) as tgt:
+            tgt.execute("ALTER SUBSCRIPTION other DISABLE")
+            tgt.execute("ALTER SUBSCRIPTION other SET (slot_name = NONE)")
+            tgt.execute("DROP SUBSCRIPTION other")
+    repl("teardown", config=first)
