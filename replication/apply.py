@@ -111,19 +111,22 @@ def converge(session: Session, plan: Plan,
         raise ApplyError("after setup, validation fails: " +
                          "; ".join(str(p) for p in snap.errors))
     keep_row_filters(session, snap)
-    keep_conninfo_digests(session, snap)
+    keep_conninfo_digests(session, snap, plan)
     return session.plan(snap)
 
 
-def keep_conninfo_digests(session: Session, snap: Snapshot) -> None:
-    """Record on each target a digest of the connection string its subscription now has
-    (the wanted one, once converged), so that a change is seen without reading it."""
+def keep_conninfo_digests(session: Session, snap: Snapshot, applied: Plan) -> None:
+    """Record on each target a digest of the connection string its subscription has, so
+    that a change is seen without reading it: known when the role can read it, or when
+    this setup set it (the steps shown with another text are those carrying it)."""
     wanted = subscriber_conninfo(session.config)
     for name in session.target_names:
         cat = snap.targets[name]
         sub_name = subscription_name(session.config.name, name)
-        recorded = cat.conninfo_digests.get(sub_name)
-        if cat.schema_revision is None or sub_name not in cat.subscriptions or (
+        sub, recorded = cat.subscriptions.get(sub_name), cat.conninfo_digests.get(sub_name)
+        known = sub is not None and (sub.conninfo == wanted or any(
+            s.database == name and s.display for s in applied.steps))
+        if cat.schema_revision is None or not known or (
                 recorded is not None and recorded.matches(wanted)):
             continue
         digest = cat.conninfo_digests[sub_name] = ConninfoDigest.of(wanted)  # plan sees it

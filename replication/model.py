@@ -127,8 +127,11 @@ class ConninfoDigest:
 
     @classmethod
     def of(cls, conninfo: str, salt: bytes | None = None) -> ConninfoDigest:
+        # scrypt, not one fast hash: the string holds a password, and a weak one should
+        # not fall to an offline search by whoever reads repl's schema.
         salt = salt if salt is not None else secrets.token_bytes(16)
-        return cls(salt, hashlib.sha256(salt + conninfo.encode()).digest())
+        return cls(salt, hashlib.scrypt(conninfo.encode(), salt=salt, n=2**14, r=8, p=1,
+                                        dklen=32))
 
     def matches(self, conninfo: str) -> bool:
         return hmac.compare_digest(self.digest, ConninfoDigest.of(conninfo, self.salt).digest)

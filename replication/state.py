@@ -160,11 +160,13 @@ CONNINFO_CHANGED = "(changed since the last setup)"
 def _known_conninfo(sub: Subscription | None, recorded: ConninfoDigest | None,
                     wanted: str) -> Subscription | None:
     """A role that may not read subconninfo still learns, from the digest setup recorded,
-    whether the subscription has the wanted connection string; if not, the string it has
-    is unknown, and only its being different matters to the plan."""
-    if sub is None or sub.conninfo is not None or recorded is None:
+    whether the subscription has the wanted connection string. Without a digest (a
+    subscription older than repl's schema revision 0005) the string is unknown: it is set
+    once, so that what is recorded is known to be true."""
+    if sub is None or sub.conninfo is not None:
         return sub
-    return replace(sub, conninfo=wanted if recorded.matches(wanted) else CONNINFO_CHANGED)
+    same = recorded is not None and recorded.matches(wanted)
+    return replace(sub, conninfo=wanted if same else CONNINFO_CHANGED)
 
 
 def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
