@@ -46,6 +46,7 @@ class ServerInfo:
     role: str
     superuser: bool
     replication: bool
+    read_all_stats: bool  # pg_stat_replication shows walsenders' positions and lag times
     can_create_in_database: bool
     system_identifier: str
 

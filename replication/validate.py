@@ -104,6 +104,11 @@ def check_source_server(cat: SourceCatalog, new_slots: int, need_publications: b
         out.append(Problem("warning", "source",
                            "few replication slots or WAL senders are left for the temporary "
                            "slots of initial table copies; copies will queue"))
+    if not info.read_all_stats:
+        out.append(Problem("warning", "source",
+                           f"role {info.role} may not read the walsenders' positions and lag "
+                           "times in pg_stat_replication, so status cannot tell the lag in "
+                           f"seconds: GRANT pg_read_all_stats TO {info.role}"))
     if info.max_slot_wal_keep_size.strip() in ("-1", "-1MB"):
         out.append(Problem("warning", "source",
                            "max_slot_wal_keep_size is unlimited: a target that stays down makes "

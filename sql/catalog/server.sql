@@ -11,6 +11,7 @@ SELECT pg_catalog.current_setting('server_version_num')::int AS version_num,
        current_user AS role,
        r.rolsuper AS superuser,
        r.rolreplication AS replication,
+       pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats,
        pg_catalog.has_database_privilege(current_user, pg_catalog.current_database(), 'CREATE')
            AS can_create_in_database,
        (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() AS s)
