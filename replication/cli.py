@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import psycopg
 import typer
-from rich.live import Live
 
 from . import metrics as prometheus
 from . import render
@@ -31,6 +29,7 @@ from .status import StatusReport, fresh_report
 from .teardown import teardown_plan
 from .verify import render_verify
 from .verify import verify as run_verify
+from .watching import watch_status
 
 app = typer.Typer(
     add_completion=False,
@@ -53,6 +52,7 @@ Targets = Annotated[list[str] | None, typer.Argument(help="Targets (default: all
                                                       show_default=False)]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+METRICS_WATCH_BUDGET_S = 4.0
 out = render.console()
 err = render.console(stderr=True)
 
@@ -287,15 +287,8 @@ def status(
             once = report()
             _show(as_json, once.to_dict, lambda: render.status(out, once))
             return EXIT_OK if once.healthy else EXIT_PROBLEMS
-        if as_json or not out.is_terminal:  # a stream of reports, one after another
-            while True:
-                each = report()
-                _show(as_json, each.to_dict, lambda r=each: render.status(out, r))
-                time.sleep(interval)
-        with Live(render.status_view(out, report()), console=out, auto_refresh=False) as live:
-            while True:
-                time.sleep(interval)
-                live.update(render.status_view(out, report()), refresh=True)
+        watch_status(out, report, interval, as_json)
+        return EXIT_OK
 
     _run(body)
 
@@ -316,8 +309,8 @@ def metrics(
     def body() -> int:
         cfg = _config(ctx, config)
 
-        def report() -> StatusReport:
-            return fresh_report(cfg, targets)
+        def report() -> StatusReport:  # within Prometheus' default 10 s scrape timeout
+            return fresh_report(cfg, targets, watch_budget=METRICS_WATCH_BUDGET_S)
 
         if port is None:
             out.print(redact(prometheus.scrape(report)), end="", markup=False,

@@ -161,38 +161,50 @@ def apply_failing(sub: Subscription, slot: Slot | None,
     return None
 
 
-def watch_subscription(session: Session, target: str, slot_name: str
-                       ) -> Callable[[Subscription], str | None]:
-    """The watch of `apply_failing`, on the session's connections."""
-    db, source = session.db(target), session.db("source")
+class SubscriptionWatch:
+    """The watch of `apply_failing`, on the session's connections, within a time budget
+    shared by every target of one report (a metrics scrape must answer in time). A watch
+    the budget cut short says so in `inconclusive`."""
 
-    def errors(oid: int | None) -> int:
-        return db.scalar("SELECT apply_error_count FROM pg_catalog.pg_stat_subscription_stats "
-                         "WHERE subid = %s", (oid,)) or 0
+    def __init__(self, session: Session, target: str, slot_name: str, deadline: float):
+        self.db, self.source = session.db(target), session.db("source")
+        self.slot_name, self.deadline = slot_name, deadline
+        self.inconclusive = False
 
-    def confirmed() -> str | None:
-        return source.scalar("SELECT confirmed_flush_lsn::text FROM "
-                             "pg_catalog.pg_replication_slots WHERE slot_name = %s",
-                             (slot_name,))
+    def errors(self, oid: int | None) -> int:
+        return self.db.scalar("SELECT apply_error_count FROM "
+                              "pg_catalog.pg_stat_subscription_stats WHERE subid = %s",
+                              (oid,)) or 0
 
-    def watch(sub: Subscription) -> str | None:
-        retry = db.scalar("SELECT setting::float8 / 1000 FROM pg_catalog.pg_settings "
-                          "WHERE name = 'wal_retrieve_retry_interval'") or 5.0
-        started, first, moves = time.monotonic(), errors(sub.oid), 0
-        last = confirmed()
-        while time.monotonic() - started < min(retry + 2.0, WATCH_LIMIT_S):
+    def confirmed(self) -> str | None:
+        return self.source.scalar("SELECT confirmed_flush_lsn::text FROM "
+                                  "pg_catalog.pg_replication_slots WHERE slot_name = %s",
+                                  (self.slot_name,))
+
+    def __call__(self, sub: Subscription) -> str | None:
+        retry = self.db.scalar("SELECT setting::float8 / 1000 FROM pg_catalog.pg_settings "
+                               "WHERE name = 'wal_retrieve_retry_interval'") or 5.0
+        started, first, moves = time.monotonic(), self.errors(sub.oid), 0
+        wanted_end = started + min(retry + 2.0, WATCH_LIMIT_S)
+        end = min(wanted_end, self.deadline)
+        last = self.confirmed()
+        while time.monotonic() < end:
             time.sleep(WATCH_POLL_S)
-            now = errors(sub.oid)
+            now = self.errors(sub.oid)
             if now > first:
                 return (f"its apply error count rose from {first} to {now} in "
                         f"{time.monotonic() - started:.0f} s while its slot stood still")
-            if (lsn := confirmed()) != last:
+            if (lsn := self.confirmed()) != last:
                 last, moves = lsn, moves + 1
                 if moves >= 2:  # applying and confirming: catching up, not stuck
                     return None
+        self.inconclusive = end < wanted_end
         return None
 
-    return watch
+
+def watch_subscription(session: Session, target: str, slot_name: str,
+                       budget: float = WATCH_LIMIT_S) -> SubscriptionWatch:
+    return SubscriptionWatch(session, target, slot_name, time.monotonic() + budget)
 
 
 def way_out(name: str, sub_name: str) -> str:
@@ -261,7 +273,7 @@ def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) ->
 
 
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
-                  watch: Callable[[Subscription], str | None]) -> TargetStatus:
+                  watch: SubscriptionWatch) -> TargetStatus:
     cat = snap.targets[name]
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
@@ -303,6 +315,11 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
         elif not sub.worker_pid:
             problems.append(f"subscription {sub_name} has no running apply worker "
                             "(starting, or failing: see the target's server log)")
+        if watch.inconclusive:
+            status.warnings.append(
+                f"subscription {sub_name} has {sub.apply_error_count} apply error(s) counted "
+                "and its worker restarting or down: not watched long enough to tell whether "
+                "it is stuck on a conflict; `repl status` watches it for a retry interval")
     _slot_findings(status, slot, sub_name)
     for relation in config.targets[name].tables:
         sync = sub.sync_of(relation) if sub else None
@@ -333,8 +350,10 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
     return status
 
 
-def collect(session: Session) -> StatusReport:
+def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusReport:
+    """`watch_budget`: the seconds all suspect subscriptions may be watched, together."""
     snap = session.snapshot(reuse_filters=True)
+    deadline = time.monotonic() + watch_budget
     config = session.config
     drift: dict[str, list[str]] = {n: [] for n in session.target_names}
     if not snap.errors:
@@ -346,7 +365,8 @@ def collect(session: Session) -> StatusReport:
                            if s.action != "await_slot"]
     reports = {
         n: target_status(config, n, snap, drift[n],
-                         watch_subscription(session, n, subscription_name(config.name, n)))
+                         SubscriptionWatch(session, n, subscription_name(config.name, n),
+                                           deadline))
         for n in session.target_names
     }
     for name, error in session.unreachable.items():
@@ -364,8 +384,9 @@ def collect(session: Session) -> StatusReport:
     )
 
 
-def fresh_report(config: Config, targets: list[str] | None = None) -> StatusReport:
+def fresh_report(config: Config, targets: list[str] | None = None,
+                 watch_budget: float = WATCH_LIMIT_S) -> StatusReport:
     """One status collection on connections of its own: run again, it sees a target that
     went away or came back (`--watch`, each metrics scrape)."""
     with Session(config, targets, targets_optional=True) as session:
-        return collect(session)
+        return collect(session, watch_budget)

@@ -6,6 +6,7 @@ again; `disable_on_error` stops the subscription instead of retrying."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -70,6 +71,10 @@ def test_conflict_is_reported_and_skip_resumes_replication(env_any, repl, disabl
         assert "disable_on_error" in problem and dev["enabled"] is False
     human = repl("status", config=cfg, expect=1)
     assert "UNHEALTHY" in human.stdout
+    started = time.monotonic()  # a scrape answers within Prometheus' default timeout
+    scraped = repl("metrics", config=cfg).stdout
+    assert time.monotonic() - started < 8
+    assert 'repl_target_healthy{target="dev"} 0' in scraped
 
     skipped = json.loads(repl("skip", "dev", "--json", config=cfg).stdout)
     assert skipped["tables"] == ["public.users"] and skipped["changes"] == 1
