@@ -151,7 +151,8 @@ def apply_failing(sub: Subscription, slot: Slot | None,
     if not sub.apply_error_count:
         return None
     if not sub.enabled and sub.disable_on_error:
-        return "PostgreSQL disabled it after the error (disable_on_error)"
+        return (f"PostgreSQL disabled it after an apply error (disable_on_error; "
+                f"{sub.apply_error_count} apply error(s) counted in pg_stat_subscription_stats)")
     if not sub.enabled:
         return None  # disabled by someone: reported as such
     young = sub.worker_age_seconds is not None and sub.worker_age_seconds < WATCH_LIMIT_S
@@ -192,8 +193,9 @@ class SubscriptionWatch:
             time.sleep(WATCH_POLL_S)
             now = self.errors(sub.oid)
             if now > first:
-                return (f"its apply error count rose from {first} to {now} in "
-                        f"{time.monotonic() - started:.0f} s while its slot stood still")
+                return (f"its apply error count in pg_stat_subscription_stats rose from "
+                        f"{first} to {now} in {time.monotonic() - started:.0f} s while its "
+                        "slot stood still")
             if (lsn := self.confirmed()) != last:
                 last, moves = lsn, moves + 1
                 if moves >= 2:  # applying and confirming: catching up, not stuck
@@ -307,9 +309,8 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
     else:
         failing = apply_failing(sub, slot, watch)
         if failing:
-            problems.append(f"subscription {sub_name} is failing ({failing}; "
-                            f"{sub.apply_error_count} apply error(s) counted in "
-                            f"pg_stat_subscription_stats): " + way_out(name, sub_name))
+            problems.append(f"subscription {sub_name} is failing ({failing}): "
+                            + way_out(name, sub_name))
         elif not sub.enabled:
             problems.append(f"subscription {sub_name} is disabled; `repl setup` enables it")
         elif not sub.worker_pid:
