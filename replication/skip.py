@@ -70,45 +70,65 @@ def _publication_list(names: frozenset[str]) -> str:
 def failing_transaction(source: Database, slot: str, publications: frozenset[str],
                         applied_up_to: int) -> tuple[int, int, set[str], int] | None:
     """(xid, finish LSN, tables, changes) of the first transaction the slot would send
-    that ends after `applied_up_to`, or None when there is none."""
-    relations: dict[int, str] = {}
+    that ends after `applied_up_to`, or None when there is none.
+
+    Decoding stops after `limit` changes (whole transactions), raised while nothing is
+    found; the rows come through a server-side cursor, so a large transaction is read,
+    not held, by repl.
+    """
     limit = PEEK_BATCH
     while True:
-        rows = source.execute_one(sql.SQL(
+        query = sql.SQL(
             "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes("
             "{}, NULL, {}, 'proto_version', '1', 'publication_names', {})").format(
                 sql.Literal(slot), sql.Literal(limit),
-                sql.Literal(_publication_list(publications))))
-        current: tuple[int, int] | None = None
-        tables: set[str] = set()
-        changes = 0
-        for (data,) in rows:
-            data = bytes(data)
-            kind = chr(data[0])
-            if kind == "B":
-                final_lsn, _, xid = struct.unpack_from("!QqI", data, 1)
-                current = (xid, final_lsn) if final_lsn >= applied_up_to else None
-                tables, changes = set(), 0
-            elif kind == "R":
-                (relid,) = struct.unpack_from("!I", data, 1)
-                schema, at = _cstring(data, 5)
-                name, _ = _cstring(data, at)
-                relations[relid] = f"{schema}.{name}"
-            elif kind in "IUD" and current:
-                (relid,) = struct.unpack_from("!I", data, 1)
-                tables.add(relations.get(relid, f"relation {relid}"))
-                changes += 1
-            elif kind == "T" and current:
-                (count,) = struct.unpack_from("!I", data, 1)
-                for i in range(count):
-                    (relid,) = struct.unpack_from("!I", data, 6 + 4 * i)
-                    tables.add(relations.get(relid, f"relation {relid}"))
-                changes += 1
-            elif kind == "C" and current:
-                return current[0], current[1], tables, changes
-        if len(rows) < limit:
-            return None
+                sql.Literal(_publication_list(publications)))
+        with source.conn.transaction():
+            # Decoding a long backlog may take longer than repl's usual source timeout.
+            source.execute("SET LOCAL statement_timeout = '10min'")
+            with source.conn.cursor(name="repl_skip_peek") as cur:
+                cur.itersize = 1000
+                cur.execute(query)
+                found, seen = _first_after(cur, applied_up_to)
+        if found is not None or seen < limit:
+            return found
         limit *= 4  # peeking always starts at the slot's confirmed position
+
+
+def _first_after(rows, applied_up_to: int) -> tuple[tuple[int, int, set[str], int] | None,
+                                                      int]:
+    """Parse pgoutput messages up to the first transaction finishing after
+    `applied_up_to`; also how many messages were read."""
+    relations: dict[int, str] = {}
+    current: tuple[int, int] | None = None
+    tables: set[str] = set()
+    changes = seen = 0
+    for (data,) in rows:
+        seen += 1
+        data = bytes(data)
+        kind = chr(data[0])
+        if kind == "B":
+            final_lsn, _, xid = struct.unpack_from("!QqI", data, 1)
+            current = (xid, final_lsn) if final_lsn >= applied_up_to else None
+            tables, changes = set(), 0
+        elif kind == "R":
+            (relid,) = struct.unpack_from("!I", data, 1)
+            schema, at = _cstring(data, 5)
+            name, _ = _cstring(data, at)
+            relations[relid] = f"{schema}.{name}"
+        elif kind in "IUD" and current:
+            (relid,) = struct.unpack_from("!I", data, 1)
+            tables.add(relations.get(relid, f"relation {relid}"))
+            changes += 1
+        elif kind == "T" and current:
+            (count,) = struct.unpack_from("!I", data, 1)
+            for i in range(count):
+                (relid,) = struct.unpack_from("!I", data, 6 + 4 * i)
+                tables.add(relations.get(relid, f"relation {relid}"))
+            changes += 1
+        elif kind == "C" and current:
+            return (current[0], current[1], tables, changes), seen
+    return None, seen
 
 
 def _wait_idle(source: Database, slot: str) -> None:
