@@ -161,8 +161,10 @@ def test_every_strategy_through_copy_and_changes(env, repl):
                     "'ins@corp.io', '0800 123', 'SSN-X', '5500 0000 0000 0004', 'n', 'a', "
                     "'1999-09-09', now(), 55.5, 7, 'ins', 'bio', 'NL'")
         src.execute("DELETE FROM public.people WHERE id = 60")
-        wait_until(lambda: rows(dev, "SELECT count(*) FROM public.people WHERE id = 100 OR "
-                                     "country = 'FR'") == [(6,)], what="changes on dev")
+        # Each statement commits on its own: wait for the last one (the delete) too.
+        wait_until(lambda: rows(dev, "SELECT count(*) FILTER (WHERE id = 100 OR country = "
+                                     "'FR'), count(*) FILTER (WHERE id = 60) FROM "
+                                     "public.people") == [(6, 0)], what="changes on dev")
         wait_until(lambda: rows(third, "SELECT count(*) FROM public.people WHERE id = 100")
                    == [(1,)], what="insert on third")
         after = fetch(dev)
