@@ -80,6 +80,23 @@ def servers() -> Iterator[Servers]:
         s.stop_all()
 
 
+@contextlib.contextmanager
+def private_cluster(major: int, settings: dict[str, str], prefix: str
+                    ) -> Iterator[LocalCluster]:
+    """A started cluster of a test's own (for settings the shared ones must not get),
+    destroyed afterwards, also on failure. Under /tmp, not pytest's private tmp_path:
+    the server's account must reach it."""
+    inst = next(i for i in installations() if i.major == major)
+    cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix=prefix)) / "data")
+    try:
+        cluster.init({"fsync": "off", **settings})
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
+
+
 def admin(dsn: str) -> psycopg.Connection:
     return psycopg.connect(dsn, autocommit=True)
 

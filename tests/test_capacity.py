@@ -5,16 +5,14 @@ source that keeps WAL for slots without limit is warned about."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 from psycopg import sql
 
-from replication.cluster import LocalCluster, installations
+from replication.cluster import installations
 
-from conftest import admin, rows
+from conftest import admin, private_cluster, rows
 
 pytestmark = pytest.mark.pg
 
@@ -35,16 +33,10 @@ TARGET = """  {name}:
 def two_workers():
     """One cluster (source and targets) allowing two logical replication workers, and
     keeping WAL for slots without limit."""
-    inst = installations()[0]
-    cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix="repl-workers-")) / "data")
-    cluster.init({"max_logical_replication_workers": "2", "max_slot_wal_keep_size": "-1",
-                  "fsync": "off"})
-    cluster.start()
-    try:
+    with private_cluster(installations()[0].major, {
+            "max_logical_replication_workers": "2", "max_slot_wal_keep_size": "-1"},
+            "repl-workers-") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
 
 
 def write(tmp_path, cluster, names) -> Path:

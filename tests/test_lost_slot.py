@@ -5,15 +5,12 @@ every table again."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from replication.cluster import LocalCluster, installations
+from replication.cluster import installations
 
-from conftest import admin, rows, wait_until
+from conftest import admin, private_cluster, rows, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -31,17 +28,10 @@ targets:
 @pytest.fixture(params=sorted({i.major for i in installations()}), ids=lambda m: f"pg{m}")
 def small_wal_source(request):
     """A source of its own, keeping at most two WAL segments (32 MB) for slots."""
-    inst = next(i for i in installations() if i.major == request.param)
-    # Under /tmp, not pytest's private tmp_path: the server's account must reach it.
-    cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix="repl-lost-")) / "data")
-    cluster.init({"max_slot_wal_keep_size": "32MB", "fsync": "off", "min_wal_size": "32MB",
-                  "max_wal_size": "64MB", "wal_retrieve_retry_interval": "1s"})
-    cluster.start()
-    try:
+    with private_cluster(request.param, {
+            "max_slot_wal_keep_size": "32MB", "min_wal_size": "32MB", "max_wal_size": "64MB",
+            "wal_retrieve_retry_interval": "1s"}, "repl-lost-") as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
-        shutil.rmtree(cluster.datadir.parent, ignore_errors=True)
 
 
 def test_lost_slot_is_unhealthy_and_setup_repairs_it(small_wal_source, repl, tmp_path):

@@ -178,37 +178,33 @@ def test_unreachable_target_is_reported_with_its_growing_slot(env_any, repl):
                    what="backlog applied")
 
 
+def watch_json(cfg, seconds: float) -> list[dict]:
+    """The reports `status --watch --json` printed in `seconds`, stopped with Ctrl-C."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "replication", "-c", str(cfg), "status", "--watch", "--json",
+         "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(seconds)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    return [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", stdout.strip())]
+
+
 def test_status_watch_streams_reports_until_interrupted(env_any, repl):
     env = env_any
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG % "{target:dev}")
     repl("setup", "--wait", "--timeout", "120", config=cfg)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "replication", "-c", str(cfg), "status", "--watch", "--json",
-         "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(4)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    reports = [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", stdout.strip())]
+    reports = watch_json(cfg, 4)
     assert len(reports) >= 2 and all(r["format"] == 1 for r in reports)
 
     # A source that cannot be reached is a report of its own, and watching goes on.
     dead = env.write_config(CONFIG.replace('"{source}"', f'"host=127.0.0.1 port={free_port()} '
                                            'dbname=x user=postgres"') % "{target:dev}",
                             name="dead.yaml")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "replication", "-c", str(dead), "status", "--watch", "--json",
-         "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(3)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 130, stderr
-    frames = [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", stdout.strip())]
+    frames = watch_json(dead, 3)
     assert len(frames) >= 2 and all(f["healthy"] is False for f in frames)
     assert all(f["error"].startswith("cannot connect to source") for f in frames)
 
