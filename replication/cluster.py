@@ -8,6 +8,7 @@ refuses to run as root), and listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -144,13 +145,19 @@ def _usable_by(inst: Installation, user: str | None) -> Installation:
     """
     if user is None:
         return inst
-    probe = subprocess.run(
-        [inst.tool("postgres"), "--version"], capture_output=True, user=user, check=False
-    )
-    if probe.returncode == 0:
-        return inst
+    try:
+        probe = subprocess.run(
+            [inst.tool("postgres"), "--version"], capture_output=True, user=user, check=False
+        )
+        if probe.returncode == 0:
+            return inst
+    except PermissionError:  # a directory on the way is closed to `user` (mktemp -d: 0700)
+        pass
     root = inst.bindir.parent
-    copy = Path("/tmp") / f"repl-pg{inst.major}-{abs(hash(str(root))) % 10**8}"
+    # Named by a stable digest of where it comes from: every process (tests start repl
+    # in subprocesses too) finds the same copy.
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    copy = Path("/tmp") / f"repl-pg{inst.major}-{digest}"
     if not (copy / "bin" / "postgres").exists():
         staging = copy.with_name(copy.name + f".{os.getpid()}")
         shutil.copytree(root, staging, symlinks=True)
@@ -158,7 +165,10 @@ def _usable_by(inst: Installation, user: str | None) -> Installation:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else
                            path.stat().st_mode | 0o444)
-        staging.rename(copy)
+        try:
+            staging.rename(copy)
+        except OSError:  # another process made the copy meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
     return Installation(copy / "bin", inst.major)
 
 
