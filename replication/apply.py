@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__, migrations
 from .db import Database
@@ -88,7 +87,7 @@ def apply(session: Session, plan: Plan,
             on_step(number, step)
         try:
             run_step(session, step)
-        except (psycopg.Error, SQLAlchemyError) as exc:
+        except (psycopg.Error, migrations.MigrationError) as exc:
             raise ApplyError(
                 f"step {number} ({step.summary}) on {step.database} failed: "
                 f"{redact(str(exc)).strip()}\nthe databases are left as far as the plan got; "

@@ -94,3 +94,23 @@ def test_lag_says_what_it_rests_on():
     assert lag(slot(active=False, replay_lag_seconds=None, inactive_seconds=8.0)) == \
         (8.0, "inactive")
     assert lag(slot(replay_lag_seconds=None)) == (None, "unknown")
+
+
+def test_head_revision_constant_is_alembics_head():
+    """Read-only commands take the schema's newest revision from a constant, so as not to
+    import alembic; a new migration must update it."""
+    from replication import migrations
+
+    assert migrations.head_revision() == migrations.alembic_head_revision()
+
+
+def test_read_only_commands_do_not_import_alembic():
+    """alembic and SQLAlchemy take ~0.3 s to import: only a migration may load them."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, replication.cli; "
+             "print(sorted(m for m in ('alembic', 'sqlalchemy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout
