@@ -14,6 +14,7 @@ from typing import Any
 from .config import QualifiedName
 from .db import Database
 from .masking import TRIGGER_NAME
+from .migrations import is_revision, newer_revision
 from .model import (
     Column,
     ConninfoDigest,
@@ -193,21 +194,37 @@ def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
     }
 
 
-def managed_roles(db: Database) -> frozenset[str]:
-    if not db.scalar("SELECT pg_catalog.to_regclass('repl.managed_role') IS NOT NULL"):
+# The revision of the `repl` schema (alembic/versions) that made each of repl's state tables.
+STATE_TABLES = {"secret": "0002", "managed_role": "0003", "row_filter": "0004",
+                "subscription_conninfo": "0005"}
+
+
+def state_table(db: Database, revision: str | None, table: str) -> bool:
+    """Whether repl's state table `table` can be read: the target's `repl` schema is
+    repl's, at a revision this repl knows that made the table (a table of that name in an
+    older schema is in a migration's way, not repl's state), and the table is there."""
+    if revision is None or newer_revision(revision) or int(revision) < int(STATE_TABLES[table]):
+        return False
+    return db.scalar("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (f"repl.{table}",))
+
+
+def managed_roles(db: Database, revision: str | None) -> frozenset[str]:
+    if not state_table(db, revision, "managed_role"):
         return frozenset()
     return frozenset(r[0] for r in db.conn.execute("SELECT name FROM repl.managed_role"))
 
 
-def masking_state(db: Database) -> tuple[tuple[bytes, bytes, str] | None, str | None]:
+def masking_state(db: Database, revision: str | None
+                  ) -> tuple[tuple[bytes, bytes, str] | None, str | None]:
     """The stored masking key (ikey, okey, source) and the installed functions' version."""
     keys = None
-    if db.scalar("SELECT pg_catalog.to_regclass('repl.secret') IS NOT NULL"):
+    if state_table(db, revision, "secret"):
         rows = db.query("catalog/masking_key")
         if rows:
             keys = (bytes(rows[0]["ikey"]), bytes(rows[0]["okey"]), rows[0]["source"])
     version = None
-    if db.scalar("SELECT pg_catalog.to_regprocedure('repl.masking_version()') IS NOT NULL"):
+    if revision is not None and db.scalar(
+            "SELECT pg_catalog.to_regprocedure('repl.masking_version()') IS NOT NULL"):
         version = db.scalar("SELECT repl.masking_version()")
     return keys, version
 
@@ -262,29 +279,37 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
     }
 
 
-def row_filters(db: Database) -> dict[QualifiedName, tuple[str, RowFilter]]:
+def row_filters(db: Database, revision: str | None
+                ) -> dict[QualifiedName, tuple[str, RowFilter]]:
     """Per table, the config's filter text at the last setup and what the source made of it."""
-    if not db.scalar("SELECT pg_catalog.to_regclass('repl.row_filter') IS NOT NULL"):
+    if not state_table(db, revision, "row_filter"):
         return {}
     return {QualifiedName(r["schema"], r["name"]):
             (r["config_text"], RowFilter(r["canonical"], frozenset(r["columns"])))
             for r in db.query("catalog/row_filters")}
 
 
-def conninfo_digests(db: Database) -> dict[str, ConninfoDigest]:
-    if not db.scalar("SELECT pg_catalog.to_regclass('repl.subscription_conninfo') IS NOT NULL"):
+def conninfo_digests(db: Database, revision: str | None) -> dict[str, ConninfoDigest]:
+    if not state_table(db, revision, "subscription_conninfo"):
         return {}
     return {r["subscription"]: ConninfoDigest(bytes(r["salt"]), bytes(r["digest"]))
             for r in db.query("catalog/conninfo_digests")}
 
 
-def schema_revision(db: Database) -> str | None:
-    """alembic revision of the target's `repl` schema (None: not created yet)."""
-    exists = db.scalar(
-        "SELECT pg_catalog.to_regclass('repl.alembic_version') IS NOT NULL")
-    if not exists:
-        return None
-    return db.scalar("SELECT version_num FROM repl.alembic_version")
+def repl_schema(db: Database) -> tuple[str | None, bool]:
+    """The alembic revision of the target's `repl` schema (None: none made yet), and
+    whether a schema of that name exists that is not repl's: one repl's role cannot use
+    (repl made its own, so it owns it), without repl.alembic_version, or whose version is
+    not one of repl's (numbered 0001, 0002, ...; another alembic project's is a hex id)."""
+    row = db.query("catalog/repl_schema")
+    if not row:
+        return None, False
+    if not (row[0]["usable"] and row[0]["versioned"]):
+        return None, True
+    revision = db.scalar("SELECT version_num FROM repl.alembic_version")
+    if revision is None or not is_revision(revision):
+        return None, True
+    return revision, False
 
 
 @dataclass
@@ -302,6 +327,9 @@ class TargetCatalog:
     tables: dict[QualifiedName, TargetTable]
     subscriptions: dict[str, Subscription]
     schema_revision: str | None
+    # A schema named repl that repl did not make: nothing in it is read as repl's state,
+    # check refuses to go on and teardown leaves it alone.
+    foreign_repl_schema: bool
     schemas: set[str]
     creatable_schemas: set[str]  # where the connected role may create tables
     mask_keys: tuple[bytes, bytes, str] | None
@@ -337,15 +365,17 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
                 ) -> TargetCatalog:
     info = server_info(db)
     schemas = db.query("catalog/schemas")
-    keys, version = masking_state(db)
-    managed = managed_roles(db)
+    revision, foreign = repl_schema(db)
+    keys, version = masking_state(db, revision)
+    managed = managed_roles(db, revision)
     relations = list(relations)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
         tables=target_tables(db, relations),
         subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
-        schema_revision=schema_revision(db),
+        schema_revision=revision,
+        foreign_repl_schema=foreign,
         schemas={r["schema"] for r in schemas},
         creatable_schemas={r["schema"] for r in schemas if r["can_create"]},
         mask_keys=keys,
@@ -354,6 +384,6 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         managed_roles=managed,
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
-        row_filters=row_filters(db),
-        conninfo_digests=conninfo_digests(db),
+        row_filters=row_filters(db, revision),
+        conninfo_digests=conninfo_digests(db, revision),
     )

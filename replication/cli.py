@@ -373,6 +373,8 @@ def teardown(
     def body() -> int:
         with Session(_config(ctx, config), targets, source_optional=True) as session:
             p, by_hand = teardown_plan(session, drop_tables)
+            for note in p.notes:
+                out.print(f"note: {note}", markup=False)
             if p.empty and not by_hand:
                 out.print("Nothing to remove.")
                 return EXIT_OK

@@ -19,6 +19,7 @@ from .masking_sql import install_statements
 from .plan import ident
 from .session import Session, configured_table
 from .state import desired
+from .validate import REPL_SCHEMA, where
 
 PREVIEW_TABLE = sql.Identifier("pg_temp", "repl_preview")
 
@@ -36,7 +37,8 @@ def preview(session: Session, target: str, table: str, limit: int) -> Preview:
     relation = configured_table(session.config, target, table)
     snap = session.snapshot()
     relevant = [p for p in snap.errors if p.where.startswith("source")
-                or p.where.startswith(f"target {target}, table {relation}")]
+                or p.where.startswith(f"target {target}, table {relation}")
+                or (p.where == where(target) and p.kind == REPL_SCHEMA)]
     if relevant:
         raise ValidationFailed(relevant)
     want = desired(session.config, snap.source, snap.targets, snap.filters, [target])

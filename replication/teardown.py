@@ -70,11 +70,16 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
                 statements.append(sql.SQL("DROP TABLE {}").format(ident(rel)))
             elif table.mask_trigger is not None:
                 statements.extend(drop_trigger(rel))
-        if cat.schema_revision is not None or "repl" in cat.schemas:
+        drops_schema = cat.schema_revision is not None
+        if drops_schema:
             statements.append(sql.SQL("DROP SCHEMA repl CASCADE"))
+        elif cat.foreign_repl_schema:
+            plan.notes.append(f"target {name}: the schema repl is not repl's (it has no "
+                              "repl.alembic_version of repl's); left as it is")
         if statements:
             what = "the replicated tables and " if drop_tables else ""
-            plan.steps.append(Step(name, f"drop {what}repl's triggers, functions and schema",
+            mine = "triggers, functions and schema" if drops_schema else "triggers"
+            plan.steps.append(Step(name, f"drop {what}repl's {mine}",
                                    tuple(statements),
                                    hazards=("drops the replicated tables and their data",)
                                    if drop_tables else ()))

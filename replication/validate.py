@@ -19,6 +19,7 @@ from .catalog import SourceCatalog, TargetCatalog
 from .config import Config, MaskSpec, QualifiedName, TableConfig
 from .db import Database
 from .masking import create_sql_mask, type_problem
+from .migrations import head_revision, newer_revision
 from .model import RowFilter, SourceColumn, SourceTable
 
 MIN_SERVER_VERSION = 150000
@@ -153,6 +154,9 @@ def check_distinct_databases(source: SourceCatalog, targets: dict[str, TargetCat
     return out
 
 
+REPL_SCHEMA = "repl schema"  # kind of the problems that keep repl out of a target's schema
+
+
 def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
     info, privs, out = cat.info, cat.privileges, []
     if info.version_num < MIN_SERVER_VERSION:
@@ -166,6 +170,18 @@ def check_target_server(name: str, cat: TargetCatalog) -> list[Problem]:
                "a superuser, or a member of pg_create_subscription with CREATE on the database")
         out.append(Problem("error", where(name),
                            f"role {info.role} cannot create subscriptions; it must be {how}"))
+    if cat.foreign_repl_schema:
+        out.append(Problem(
+            "error", where(name),
+            "a schema named repl exists that repl did not create (it has no "
+            "repl.alembic_version); repl keeps its own state in the schema repl: rename "
+            "that schema (ALTER SCHEMA repl RENAME TO ...) or drop it", kind=REPL_SCHEMA))
+    elif cat.schema_revision is not None and newer_revision(cat.schema_revision):
+        out.append(Problem(
+            "error", where(name),
+            f"the repl schema is at revision {cat.schema_revision}, newer than this repl "
+            f"knows ({head_revision()}): a newer repl set this target up; use that version",
+            kind=REPL_SCHEMA))
     workers = cat.workers
     # A subscription needs an apply worker for good, and a table-sync worker while a table
     # is copied: without a free one the copy waits, with an error nowhere but the log.

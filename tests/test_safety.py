@@ -164,3 +164,80 @@ def test_masked_identity_column_refused(env_any, repl):
         "          id: {sql: 'value + 1'}\n"))
     out = repl("check", config=cfg, expect=1).stdout
     assert "table public.accounts, column id" in out and "cannot be masked" in out
+
+
+
+def test_foreign_repl_schema_is_refused_and_left_alone(env_any, repl):
+    """A target with a `repl` schema that repl did not make (no repl.alembic_version):
+    nothing in it is read as repl's state, check and setup refuse with a clear message
+    and change nothing, and teardown does not drop it."""
+    env = env_any
+    env.run_source(SCHEMA)
+    with env.target("analytics") as tgt:
+        tgt.execute("CREATE SCHEMA repl")
+        tgt.execute("CREATE TABLE repl.secret (x int)")  # someone's, not repl's key
+        tgt.execute("INSERT INTO repl.secret VALUES (1)")
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [id, region]\n        exclude: [email]\n"
+        "        mask:\n          region: hash\n"))
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "target analytics" in out and "a schema named repl exists that repl did not " \
+        "create" in out and "ALTER SCHEMA repl RENAME" in out
+    err = repl("setup", config=cfg, expect=2).stderr
+    assert "nothing was changed" in err
+    err = repl("preview", "analytics", "public.accounts", config=cfg, expect=2).stderr
+    assert "a schema named repl exists that repl did not create" in err
+    out = repl("teardown", config=cfg).stdout
+    assert "the schema repl is not repl's" in out
+    # Another alembic project's version table in it: not repl's either.
+    with env.target("analytics") as tgt:
+        tgt.execute("CREATE TABLE repl.alembic_version (version_num varchar(32) PRIMARY KEY)")
+        tgt.execute("INSERT INTO repl.alembic_version VALUES ('3f2a1b9c0d4e')")
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "a schema named repl exists that repl did not create" in out
+    repl("teardown", config=cfg)
+    # A role that may not even use the schema gets the same message, not a raw error.
+    role = env.role("outsider")
+    with env.target("analytics") as tgt:
+        tgt.execute("REVOKE ALL ON SCHEMA repl FROM PUBLIC")
+    outsider = env.write_config(config(
+        "      public.accounts:\n        columns: [id, region]\n        exclude: [email]\n"
+    ).replace('dsn: "{target:analytics}"', f'dsn: "{{target:analytics}} user={role}"'),
+        name="outsider.yaml")
+    done = repl("check", config=outsider, expect=1)
+    assert "a schema named repl exists that repl did not create" in done.stdout
+    assert "error: PostgreSQL" not in done.stdout + done.stderr
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT x FROM repl.secret") == [(1,)]
+        assert rows(tgt, "SELECT subname FROM pg_subscription") == []
+    with env.source() as src:
+        assert rows(src, "SELECT pubname FROM pg_publication") == []
+        assert rows(src, "SELECT slot_name FROM pg_replication_slots WHERE database = "
+                         "current_database()") == []
+
+
+def test_schema_migration_failure_and_newer_schema(env_any, repl):
+    """A migration that fails (an object in its way) is reported with its step and
+    PostgreSQL's reason, and rolls back whole; a schema a newer repl migrated is
+    refused before anything changes."""
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(config(
+        "      public.accounts:\n        columns: [id, region]\n        exclude: [email]\n"))
+    repl("setup", config=cfg)
+    with env.target("analytics") as tgt:  # back to 0004, with 0005's table in the way
+        tgt.execute("DROP TABLE repl.subscription_conninfo")
+        tgt.execute("CREATE TABLE repl.subscription_conninfo (x int)")
+        tgt.execute("UPDATE repl.alembic_version SET version_num = '0004'")
+    err = repl("setup", config=cfg, expect=1).stderr
+    assert "step 1 (migrate the repl schema to revision 0005) on analytics failed" in err
+    assert 'relation "subscription_conninfo" already exists' in err
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT version_num FROM repl.alembic_version") == [("0004",)]
+        tgt.execute("DROP TABLE repl.subscription_conninfo")
+        tgt.execute("UPDATE repl.alembic_version SET version_num = '0099'")
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "the repl schema is at revision 0099, newer than this repl knows" in out
+    repl("setup", config=cfg, expect=2)
+    with env.target("analytics") as tgt:
+        assert rows(tgt, "SELECT version_num FROM repl.alembic_version") == [("0099",)]
