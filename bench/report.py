@@ -120,7 +120,8 @@ def print_report(r: dict, console: Console | None = None) -> None:
     if r.get("profile"):
         for name, v in r["profile"]["triggers"].items():
             t.add_row(f"trigger profile: COPY users with {name}", _n(v["rows_per_s"]),
-                      f"rows/s ({_n(v['ratio'])}x, {_n(v['us_per_row'])} us/row extra)")
+                      f"rows/s ({_n(v['ratio'])}x, {_n(v['us_per_row'])} us/row extra; "
+                      f"UPDATE per transaction {_n(v['update_us_added'])} us extra)")
     if r.get("profile"):
         t.add_row("per value, in a SELECT: " + ", ".join(
             f"{k} {v} us" for k, v in r["profile"]["functions"].items()), "", "")

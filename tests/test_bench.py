@@ -59,7 +59,9 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
         assert copies[name]["split"]["rows_per_s"] > 0
     assert copies["dev"]["split"]["subscriptions"] == 3
     assert r["batch"]["executemany"]["rows_per_s"] > 0 and r["batch"]["copy"]["rows"] == 6000
-    assert all(v["rows_per_s"] > 0 for v in r["profile"]["triggers"].values())
+    assert all(v["rows_per_s"] > 0 and v["update_us_per_txn"] > 0
+               for v in r["profile"]["triggers"].values())
+    assert r["profile"]["transactions"] == 2000
     assert set(r["profile"]["functions"]) >= {"fake_name(name)", "email(email)", "hash(phone)"}
     apply = r["apply_capacity"]
     assert apply["transactions"] == 1000 and apply["wal_bytes"] > 0
