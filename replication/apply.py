@@ -12,6 +12,7 @@ from psycopg import sql
 from . import __version__, migrations
 from .db import Database
 from .errors import ApplyError
+from .masking import store_key
 from .masking_sql import install_statements
 from .model import ConninfoDigest, subscription_name
 from .plan import Plan, Step
@@ -70,11 +71,12 @@ def run_step(session: Session, step: Step) -> None:
         if step.transactional:
             with db.conn.transaction():
                 if step.action == "install_masking":
-                    db.keep_out_of_log()
                     for text in install_statements():  # repl's own files: trusted SQL
                         db.conn.execute(text.encode())  # type: ignore[arg-type]
                 for statement in step.statements:
                     execute(db, statement)
+                if step.key is not None:
+                    store_key(db.conn, *step.key)
         else:
             for statement in step.statements:
                 execute(db, statement)

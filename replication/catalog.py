@@ -50,6 +50,15 @@ class ServerInfo:
     read_all_stats: bool  # pg_stat_replication shows walsenders' positions and lag times
     can_create_in_database: bool
     system_identifier: str
+    log_statement: str = "none"  # as set for this role's sessions
+    log_min_duration_statement: str = "-1"
+
+    @property
+    def logs_statements(self) -> bool:
+        """Whether this server logs the DDL statements of this role's sessions: a role
+        that is not a superuser cannot turn that off for itself."""
+        return self.log_statement in ("ddl", "mod", "all") \
+            or self.log_min_duration_statement not in ("-1", "")
 
     @property
     def major(self) -> int:
@@ -178,14 +187,16 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
 
 def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
           ) -> dict[str, Role]:
-    """The named roles that exist, with members and privileges on the given tables."""
+    """The named roles that exist, with repl's mark, members and privileges on the given
+    tables."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    params = {"roles": wanted, **_names(relations)}
+    params = {"roles": wanted, "marker": Role.MARKER, **_names(relations)}
     return {
         r["name"]: Role(
-            name=r["name"], login=r["can_login"], members=frozenset(r["members"]),
+            name=r["name"], login=r["can_login"], marked=r["marked"],
+            members=frozenset(r["members"]),
             readable=frozenset(QualifiedName(s, n) for s, n in r["readable"]),
             writable=frozenset(QualifiedName(s, n) for s, n in r["writable"]),
             schemas=frozenset(r["schemas"]),

@@ -56,19 +56,12 @@ class Database:
             cur.execute(text, prepare=True)  # type: ignore[arg-type]
             return cur.fetchall() if cur.description else []
 
-    def keep_out_of_log(self) -> None:
-        """In the current transaction, keep statements (the masking key's) out of the
-        server log. Only a superuser may; others rely on the server's log settings."""
-        if self.scalar("SELECT pg_catalog.current_setting('is_superuser') = 'on'"):
-            self.execute("SET LOCAL log_statement = 'none'")
-            self.execute("SET LOCAL log_min_duration_statement = -1")
-
     @contextlib.contextmanager
     def statements_out_of_log(self) -> Iterator[None]:
         """Outside a transaction: keep the statements run meanwhile, and failing ones,
         out of the server log (CREATE SUBSCRIPTION's connection string holds a password,
-        which PostgreSQL would log with the statement if it fails). Superuser only, as
-        `keep_out_of_log`; settings restored afterwards."""
+        which PostgreSQL would log with the statement if it fails). Only a superuser may
+        change these settings; settings restored afterwards."""
         names = ("log_statement", "log_min_duration_statement", "log_min_error_statement")
         if not self.scalar("SELECT pg_catalog.current_setting('is_superuser') = 'on'"):
             yield

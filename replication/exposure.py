@@ -38,6 +38,16 @@ def check_exposure(config: Config, targets: dict[str, TargetCatalog]) -> list[Pr
                 "the subscription will keep the source's password in "
                 "pg_subscription.subconninfo on this target, readable by its superusers and "
                 f"in its backups; {remedy}", kind="exposure"))
+        if stored_password and not cat.privileges.superuser and cat.info.logs_statements:
+            out.append(Problem(
+                "warning", where(name),
+                f"this server logs role {cat.info.role}'s statements (log_statement = "
+                f"{cat.info.log_statement}, log_min_duration_statement = "
+                f"{cat.info.log_min_duration_statement}) and, not being a superuser, repl "
+                "cannot turn that off: CREATE SUBSCRIPTION, with the source's password from "
+                "subscriber_dsn, will be written to the target's server log; have "
+                "log_statement = none and log_min_duration_statement = -1 for this role "
+                "(ALTER ROLE ... SET, by a superuser) while setup runs", kind="exposure"))
         masked = [str(rel) for rel, table in config.targets[name].tables.items() if table.mask]
         if masked and cat.info.major >= 18:
             out.append(Problem(

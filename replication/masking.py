@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+import psycopg
 from psycopg import sql
 
 from .config import MaskSpec, QualifiedName
@@ -147,11 +148,14 @@ def trigger_body(relation: QualifiedName, masks: dict[str, MaskSpec],
     return f"\n{declare}BEGIN\n" + "\n".join(lines) + "\n    RETURN NEW;\nEND\n"
 
 
-def store_key(ikey: bytes, okey: bytes, origin: str) -> sql.Composable:
-    return sql.SQL("INSERT INTO repl.secret (ikey, okey, source) VALUES ({}, {}, {}) "
-                   "ON CONFLICT (only_row) DO UPDATE SET ikey = excluded.ikey, "
-                   "okey = excluded.okey, source = excluded.source").format(
-        sql.Literal(ikey), sql.Literal(okey), sql.Literal(origin))
+def store_key(conn: psycopg.Connection, ikey: bytes, okey: bytes, origin: str) -> None:
+    """Replace the stored key, in the caller's transaction. Sent as COPY data, which no
+    log setting (log_statement, log_min_duration_statement, a failing statement's text)
+    writes to the server log: a literal or a bound parameter would be logged wherever
+    statements are, and only a superuser may turn that off for its session."""
+    conn.execute("DELETE FROM repl.secret")
+    with conn.cursor().copy("COPY repl.secret (ikey, okey, source) FROM STDIN") as copy:
+        copy.write_row((ikey, okey, origin))
 
 
 def create_function(relation: QualifiedName, body: str) -> sql.Composable:

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from .config import OPERATIONS, QualifiedName
 from .db import ident
-from .masking import create_trigger, drop_trigger, store_key
+from .masking import TRIGGER_NAME, create_trigger, drop_trigger
 from .model import Publication, PublishedTable, TargetState, TargetTable
 from .redact import redact, redact_conninfo
 from .roles import role_steps
@@ -34,13 +34,14 @@ class Step:
     # (the files of sql/masking/, then the statements)
     action: str = "sql"
     slot: str | None = None  # await_slot: until it confirms the current LSN; drop_slot
-    sensitive: bool = False  # its SQL holds the masking key: never shown
+    key: tuple[bytes, bytes, str] | None = None  # install_masking: the key it stores
+    sensitive: bool = False  # it stores the masking key: never shown
     display: tuple[sql.Composable, ...] = ()  # shown instead (a password masked)
 
     def text(self) -> str:
         """The SQL as it will run, with secrets redacted; or what the step does."""
         if self.sensitive:
-            return "-- (statement not shown: it contains the masking key)"
+            return "-- (statements not shown: they store the masking key)"
         if not self.statements:
             return f"-- {self.summary}"
         shown = self.display or self.statements
@@ -223,9 +224,6 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub_name),
             sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub_name),
             sql.SQL("DROP SUBSCRIPTION {}").format(sub_name))
-    elif existing is not None and not existing.enabled:
-        run(target, "enable the subscription",
-            sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sub_name))
     if want.mask_keys and (want.masking_version != have.masking_version
                            or want.mask_keys[:2] != (have.mask_keys or ())[:2]):
         # One transaction: the library's files (sql/masking/), then the key. Re-creating
@@ -236,8 +234,28 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             sql.SQL("CREATE OR REPLACE FUNCTION repl.masking_version() RETURNS text "
                     "LANGUAGE sql IMMUTABLE AS {}").format(sql.Literal(
                         "SELECT " + sql.Literal(want.masking_version).as_string(None))),
-            store_key(ikey, okey, origin),
-            action="install_masking", sensitive=True)
+            action="install_masking", key=(ikey, okey, origin), sensitive=True)
+    # A masked table whose trigger is missing or not ENABLE ALWAYS gets one back before
+    # the subscription can apply anything more (and before it is enabled, if it is not):
+    # the table is emptied and copied again below, but no raw value may land meanwhile.
+    guarded: set[QualifiedName] = set()
+    for table in want.tables:
+        current = have.table(table.relation)
+        if not table.mask_function or current is None or current.mask_trigger == "A" \
+                or existing is None or broken:
+            continue
+        if not reshape_table(table, current):
+            run(target, f"masking trigger on {table.relation}, before anything more arrives",
+                *create_trigger(table.relation, table.mask_function,
+                                [sql.SQL(s) for s in table.mask_sql]))
+            guarded.add(table.relation)
+        elif current.mask_trigger is not None:  # its function fits the table as it is
+            run(target, f"enable the masking trigger of {table.relation} again",
+                sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(
+                    ident(table.relation), sql.Identifier(TRIGGER_NAME)))
+    if not broken and existing is not None and not existing.enabled:
+        run(target, "enable the subscription",
+            sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sub_name))
     for table in want.tables:
         if have.table(table.relation) is None:
             run(target, f"create table {table.relation}", create_table(table))
@@ -277,7 +295,9 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 *(sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), action)
                   for action in reshape_table(table, current)),
                 hazards=(f"deletes the rows of {table.relation} on {target}",))
-        if table.mask_function:
+        if table.relation in guarded:
+            pass  # in place since step 1
+        elif table.mask_function:
             run(target, f"masking trigger on {table.relation}",
                 *create_trigger(table.relation, table.mask_function,
                                 [sql.SQL(s) for s in table.mask_sql]))

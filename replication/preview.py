@@ -96,8 +96,7 @@ def _install_masking(session: Session, target: str, keys: tuple[bytes, bytes, st
         # Before the first setup: a stand-in with the columns the key reader uses.
         db.execute("CREATE TABLE repl.secret (only_row boolean PRIMARY KEY DEFAULT true, "
                    "ikey bytea NOT NULL, okey bytea NOT NULL, source text NOT NULL)")
-    db.keep_out_of_log()
-    db.execute(store_key(*keys))
+    store_key(db.conn, *keys)
     for statement in sql_masks:
         db.execute_one(sql.SQL(statement))
     db.execute(create_function(relation, body))

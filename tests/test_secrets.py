@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from replication.cli import app
 from replication.cluster import LocalCluster, free_port, installations
 from replication.db import Database, connect
+from replication.masking_sql import padded_keys
 from replication.redact import MASK, redact
 
 from conftest import rows, wait_until
@@ -393,8 +394,19 @@ def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
             with admin(target.dsn(names[name])) as db:
                 db.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(
                     sql.Identifier(role)))
-    repl("check")
+        # Every statement of the role is logged, which it cannot turn off for itself.
+        conn.execute(sql.SQL("ALTER ROLE {} SET log_statement = 'all'").format(
+            sql.Identifier(role)))
+    warned = repl("check").stdout
+    assert f"this server logs role {role}'s statements (log_statement = all" in warned
     repl("setup", "--wait", "--timeout", "120")
+    # The masking key went as COPY data: the statement is in the log, the key is not.
+    log = target.logfile.read_text()
+    assert "COPY repl.secret (ikey, okey, source) FROM STDIN" in log
+    for key in padded_keys(SECRET.encode()):
+        assert key.hex() not in log
+    with admin(target.dsn()) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} RESET log_statement").format(sql.Identifier(role)))
     with admin(target.dsn(names["dev"])) as conn:
         assert rows(conn, "SELECT subowner::regrole::text, subpasswordrequired FROM "
                           "pg_subscription s JOIN pg_database d ON d.oid = s.subdbid "

@@ -15,6 +15,9 @@ SELECT pg_catalog.current_setting('server_version_num')::int AS version_num,
        pg_catalog.has_database_privilege(current_user, pg_catalog.current_database(), 'CREATE')
            AS can_create_in_database,
        (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() AS s)
-           AS system_identifier
+           AS system_identifier,
+       -- As they apply to this role's sessions (ALTER ROLE/DATABASE ... SET included).
+       pg_catalog.current_setting('log_statement') AS log_statement,
+       pg_catalog.current_setting('log_min_duration_statement') AS log_min_duration_statement
   FROM pg_catalog.pg_roles AS r
  WHERE r.rolname = current_user
