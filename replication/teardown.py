@@ -9,6 +9,7 @@ Target tables and their data stay unless `drop_tables`.
 
 from __future__ import annotations
 
+import re
 import time
 
 from psycopg import sql
@@ -25,9 +26,16 @@ from .state import owns_publication
 SLOT_RELEASE_TIMEOUT_S = 30.0
 
 
-def sync_slot_prefix(subscription_oid: int) -> str:
-    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id>."""
-    return f"pg_{subscription_oid}_sync_"
+def is_sync_slot(slot: str, subscription_oid: int, system_identifier: str) -> bool:
+    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id of the
+    subscriber>: the oid alone could be another target server's subscription's."""
+    return re.fullmatch(rf"pg_{subscription_oid}_sync_\d+_{re.escape(system_identifier)}",
+                        slot) is not None
+
+
+def sync_slot_pattern(subscription_oid: int, system_identifier: str) -> str:
+    """The LIKE pattern of those slot names (underscores escaped: LIKE's any-character)."""
+    return f"pg\\_{subscription_oid}\\_sync\\_%\\_{system_identifier}"
 
 
 def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]:
@@ -52,10 +60,11 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
                 sql.SQL("DROP SUBSCRIPTION {}").format(ident_sub),
             )))  # one transaction: detached from its slot, a subscription drops locally
         if not reachable:
-            manual += _by_hand(session, name, sub)
+            manual += _by_hand(session, name, sub, cat.info.system_identifier)
         leftovers = [s for s in source_slots
                      if s == sub_name or (sub is not None and sub.oid is not None
-                                          and s.startswith(sync_slot_prefix(sub.oid)))]
+                                          and is_sync_slot(s, sub.oid,
+                                                           cat.info.system_identifier))]
         for slot in leftovers:
             plan.steps.append(Step(SOURCE, f"drop replication slot {slot}",
                                    action="drop_slot", slot=slot))
@@ -86,7 +95,7 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
     return plan, manual
 
 
-def _by_hand(session: Session, target: str, sub) -> list[str]:
+def _by_hand(session: Session, target: str, sub, system_identifier: str) -> list[str]:
     """What to run on the source for `target` once it can be reached again."""
     config = session.config
     lines = [sql.SQL("SELECT pg_drop_replication_slot({});").format(
@@ -94,7 +103,7 @@ def _by_hand(session: Session, target: str, sub) -> list[str]:
     if sub is not None and sub.oid is not None:
         lines.append(sql.SQL("SELECT pg_drop_replication_slot(slot_name) FROM "
                              "pg_replication_slots WHERE slot_name LIKE {};").format(
-            sql.Literal(sync_slot_prefix(sub.oid) + "%")).as_string(None))
+            sql.Literal(sync_slot_pattern(sub.oid, system_identifier))).as_string(None))
     ops_sets = {t.operations for t in config.targets[target].tables.values()}
     lines += [sql.SQL("DROP PUBLICATION IF EXISTS {};").format(
         sql.Identifier(publication_name(config.name, target, ops))).as_string(None)

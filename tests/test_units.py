@@ -114,3 +114,16 @@ def test_read_only_commands_do_not_import_alembic():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_table_sync_slots_are_matched_with_the_subscribers_system_identifier():
+    """Two target servers can each have a subscription with OID 16400: teardown of one
+    must not take the other's table-sync slots."""
+    from replication.teardown import is_sync_slot, sync_slot_pattern
+
+    ours = "7312345678901234567"
+    assert is_sync_slot(f"pg_16400_sync_16384_{ours}", 16400, ours)
+    assert not is_sync_slot("pg_16400_sync_16384_7312345678901234568", 16400, ours)
+    assert not is_sync_slot(f"pg_164001_sync_16384_{ours}", 16400, ours)
+    assert not is_sync_slot(f"pg_16400_sync_16384_{ours}_x", 16400, ours)
+    assert sync_slot_pattern(16400, ours) == rf"pg\_16400\_sync\_%\_{ours}"
