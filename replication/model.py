@@ -220,12 +220,18 @@ class TargetTable:
 class Role:
     """A reader role on a target: NOLOGIN, SELECT on the replicated tables, nothing else."""
 
+    # The comment on the roles repl creates. Roles are cluster-wide, and so is a comment
+    # on one: every target in the cluster sees which roles are repl's.
+    MARKER = "managed by repl"  # not a field: no annotation
+
     name: str
     login: bool = False
     members: frozenset[str] = frozenset()
     readable: frozenset[QualifiedName] = frozenset()
     writable: frozenset[QualifiedName] = frozenset()
     schemas: frozenset[str] = frozenset()  # USAGE on them
+    # Carries MARKER: repl created it. Desired roles always do.
+    marked: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Reader roles on a target (SPEC section 2, guarantee 10): the statements that make a
 role's grants exactly what the config says — SELECT on the target's replicated tables,
 USAGE on their schemas, the configured members — and take back the grants of roles the
-config no longer names."""
+config no longer names.
+
+Roles are cluster-wide, grants on tables are not: targets of one cluster share a role of
+the same name. repl comments the roles it creates (Role.MARKER) so that every target of
+the cluster tells them from roles of others, which `check` refuses to take over."""
 
 from __future__ import annotations
 
@@ -15,6 +19,21 @@ def _names(idents: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(", ").join(idents)
 
 
+def create_role(name: str) -> sql.Composable:
+    """CREATE ROLE, which another target of the same cluster may have run earlier in this
+    setup (every target's plan comes from one snapshot): a role that exists by then is
+    fine if it is repl's; one that is not (made by someone since `check`) stays an error."""
+    block = sql.SQL(
+        "BEGIN CREATE ROLE {role} NOLOGIN; "
+        "EXCEPTION WHEN duplicate_object THEN "
+        "IF pg_catalog.shobj_description((SELECT oid FROM pg_catalog.pg_roles "
+        "WHERE rolname = {name}), 'pg_authid') IS DISTINCT FROM {marker} THEN RAISE; END IF; "
+        "END"
+    ).format(role=sql.Identifier(name), name=sql.Literal(name),
+             marker=sql.Literal(Role.MARKER))
+    return sql.SQL("DO {}").format(sql.Literal(block.as_string()))
+
+
 def role_steps(want: TargetState, have: TargetState
                ) -> list[tuple[list[sql.Composable], str]]:
     """Per role, the statements that make its grants exactly the config's."""
@@ -24,8 +43,11 @@ def role_steps(want: TargetState, have: TargetState
         name = sql.Identifier(role.name)
         statements: list[sql.Composable] = []
         if current is None:
-            statements.append(sql.SQL("CREATE ROLE {} NOLOGIN").format(name))
-            current = Role(role.name)
+            statements.append(create_role(role.name))
+            current = Role(role.name, marked=False)
+        if not current.marked:  # just created, or created by a repl older than the mark
+            statements.append(sql.SQL("COMMENT ON ROLE {} IS {}").format(
+                name, sql.Literal(Role.MARKER)))
         if role.name not in have.managed_roles:
             statements.append(sql.SQL(
                 "INSERT INTO repl.managed_role (name) VALUES ({}) ON CONFLICT DO NOTHING"

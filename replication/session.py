@@ -157,7 +157,7 @@ class Session:
                 "give this config another `name`"))
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
-            snap.problems += check_roles(name, self.config.targets[name].roles, cat)
+            snap.problems += check_roles(name, self.config, targets)
         if src.info.version_num >= 150000:
             wanted = [
                 (name, rel, table, src.tables[rel])

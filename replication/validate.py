@@ -20,7 +20,7 @@ from .config import Config, MaskSpec, QualifiedName, TableConfig
 from .db import Database
 from .masking import create_sql_mask, type_problem
 from .migrations import head_revision, newer_revision
-from .model import RowFilter, SourceColumn, SourceTable
+from .model import Role, RowFilter, SourceColumn, SourceTable
 
 MIN_SERVER_VERSION = 150000
 PROBE_PREFIX = "repl_probe_"  # + a random suffix: concurrent runs do not collide
@@ -117,9 +117,13 @@ def check_source_server(cat: SourceCatalog, new_slots: int, need_publications: b
     return out
 
 
-def check_roles(name: str, roles: dict, cat: TargetCatalog) -> list[Problem]:
-    """Configured reader roles: NOLOGIN roles repl may create, members that exist."""
-    out = []
+def check_roles(name: str, config: Config, targets: dict[str, TargetCatalog]) -> list[Problem]:
+    """Configured reader roles: NOLOGIN roles that repl may create or created itself,
+    members that exist. A role is cluster-wide: the targets of one cluster share it, so one
+    may have made a role another configures, and they must agree on its members."""
+    roles, cat, out = config.targets[name].roles, targets[name], []
+    cluster = [n for n, c in targets.items()
+               if c.info.system_identifier == cat.info.system_identifier]
     if roles and not (cat.privileges.superuser or cat.privileges.can_create_roles):
         out.append(Problem("error", where(name),
                            f"role {cat.info.role} cannot create the configured roles; it needs "
@@ -130,11 +134,31 @@ def check_roles(name: str, roles: dict, cat: TargetCatalog) -> list[Problem]:
             out.append(Problem("error", f"target {name}, role {role}",
                                "exists and can log in; repl manages NOLOGIN reader roles "
                                "only: pick another name and list login roles as members"))
+        # A repl older than the mark recorded its roles only in the repl.managed_role of
+        # the target whose setup created them.
+        elif existing is not None and not existing.marked and not any(
+                role in targets[n].managed_roles for n in cluster):
+            out.append(Problem(
+                "error", f"target {name}, role {role}",
+                f"exists and repl did not create it (it has no comment '{Role.MARKER}'); "
+                "repl would revoke from it every member the config does not list: pick "
+                "another name, or, if repl is to manage this role, run COMMENT ON ROLE "
+                f"{sql.Identifier(role).as_string()} IS '{Role.MARKER}'"))
         for member in spec.members:
             if member not in cat.roles:
                 out.append(Problem("error", f"target {name}, role {role}",
                                    f"member {member} does not exist on the target; create "
                                    "that login role first"))
+        for other in cluster[:cluster.index(name)]:
+            theirs = config.targets[other].roles.get(role)
+            if theirs is not None and set(theirs.members) != set(spec.members):
+                out.append(Problem(
+                    "error", f"target {name}, role {role}",
+                    f"is also configured on target {other}, in the same cluster, with other "
+                    f"members ([{', '.join(sorted(theirs.members))}] there, "
+                    f"[{', '.join(sorted(spec.members))}] here); a role and its members are "
+                    "the same in every database of a cluster: give both targets the same "
+                    "members, or the roles different names"))
     return out
 
 

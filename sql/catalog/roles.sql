@@ -1,5 +1,7 @@
--- The given roles as this database sees them: whether they exist and can log in, their
--- members, and their privileges on the given tables (schema, name) and their schemas.
+-- The given roles as this database sees them: whether they exist and can log in, whether
+-- they carry repl's comment (pg_shdescription: the same in every database of the
+-- cluster), their members, and their privileges on the given tables (schema, name) and
+-- their schemas.
 WITH wanted_tables AS (
     SELECT c.oid, n.nspname AS schema, c.relname AS name
       FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS w(schema, name)
@@ -8,6 +10,8 @@ WITH wanted_tables AS (
 )
 SELECT r.rolname AS name,
        r.rolcanlogin AS can_login,
+       coalesce(pg_catalog.shobj_description(r.oid, 'pg_authid') = %(marker)s, false)
+           AS marked,
        -- PostgreSQL 16+ makes a non-superuser who creates a role an ADMIN member of
        -- it: that membership is not one of the config's.
        coalesce((SELECT array_agg(m.rolname ORDER BY m.rolname)
