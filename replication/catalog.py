@@ -18,6 +18,7 @@ from .migrations import is_revision, newer_revision
 from .model import (
     Column,
     ConninfoDigest,
+    Owner,
     Publication,
     PublishedTable,
     RelationSync,
@@ -140,6 +141,7 @@ def publications(db: Database, prefix: str) -> dict[str, Publication]:
                                      first["pubdelete"], first["pubtruncate"]),
             tables=tables,
             via_root=first["via_root"],
+            marker=first["comment"],
         )
     return result
 
@@ -207,7 +209,7 @@ def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
 
 # The revision of the `repl` schema (alembic/versions) that made each of repl's state tables.
 STATE_TABLES = {"secret": "0002", "managed_role": "0003", "row_filter": "0004",
-                "subscription_conninfo": "0005"}
+                "subscription_conninfo": "0005", "owner": "0006"}
 
 
 def state_table(db: Database, revision: str | None, table: str) -> bool:
@@ -217,6 +219,14 @@ def state_table(db: Database, revision: str | None, table: str) -> bool:
     if revision is None or newer_revision(revision) or int(revision) < int(STATE_TABLES[table]):
         return False
     return db.scalar("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (f"repl.{table}",))
+
+
+def owner(db: Database, revision: str | None) -> Owner | None:
+    """The config and target this database is the target of, as its first setup recorded."""
+    if not state_table(db, revision, "owner"):
+        return None
+    rows = db.query("catalog/owner")
+    return Owner(rows[0]["config"], rows[0]["target"], str(rows[0]["id"])) if rows else None
 
 
 def managed_roles(db: Database, revision: str | None) -> frozenset[str]:
@@ -347,6 +357,7 @@ class TargetCatalog:
     masking_version: str | None
     roles: dict[str, Role]  # configured, managed and member roles that exist
     managed_roles: frozenset[str]
+    owner: Owner | None = None
     types: set[tuple[str, str]] = field(default_factory=set)
     workers: ApplyWorkers | None = None
     row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
@@ -393,6 +404,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         masking_version=version,
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
+        owner=owner(db, revision),
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
         row_filters=row_filters(db, revision),

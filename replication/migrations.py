@@ -13,7 +13,7 @@ import psycopg
 from .resources import resource_dir
 
 # The newest revision in alembic/versions: update it with every new migration.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 def head_revision() -> str:

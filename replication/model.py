@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -112,9 +113,32 @@ class Publication:
     operations: frozenset[str]
     tables: tuple[PublishedTable, ...]
     via_root: bool = True
+    # Its comment: whose it is (Owner.marker). None: unmarked (made by an older repl).
+    marker: str | None = field(default=None, compare=False)
 
     def table(self, relation: QualifiedName) -> PublishedTable | None:
         return next((t for t in self.tables if t.relation == relation), None)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The config and target a target database belongs to (repl.owner), and its id."""
+
+    config: str
+    target: str
+    id: str
+
+    @property
+    def marker(self) -> str:
+        """The comment on the publications made for this target database."""
+        return f"repl: config {self.config}; target {self.target}; target database {self.id}"
+
+    @staticmethod
+    def of_marker(marker: str) -> tuple[str, str, str] | None:
+        """(config, target, id) of a publication's comment, if it is a marker."""
+        found = re.fullmatch(r"repl: config (\S+); target (\S+); target database (\S+)",
+                             marker)
+        return (found[1], found[2], found[3]) if found else None
 
 
 @dataclass(frozen=True)
@@ -249,6 +273,7 @@ class TargetState:
     masking_version: str | None = None
     roles: tuple[Role, ...] = ()  # actual: only the roles that exist
     managed_roles: frozenset[str] = frozenset()  # recorded in repl.managed_role
+    owner: Owner | None = None  # recorded in repl.owner
     estimated_rows: dict[QualifiedName, int | None] = field(
         default_factory=dict, compare=False)
 

@@ -218,6 +218,11 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
     if have.schema_revision != want.schema_revision:
         run(target, f"migrate the repl schema to revision {want.schema_revision}",
             action="migrate")
+    if have.owner is None and want.owner is not None:
+        run(target, f"record this database as target {target} of config {want.owner.config}",
+            sql.SQL("INSERT INTO repl.owner (config, target, id) VALUES ({}, {}, {})").format(
+                sql.Literal(want.owner.config), sql.Literal(want.owner.target),
+                sql.Literal(want.owner.id)))
     if broken:
         why = "lost" if lost else "detached" if detached else "missing"
         run(target, f"drop the subscription whose slot is {why} (it is recreated below)",
@@ -317,8 +322,11 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 "CREATE PUBLICATION {} FOR TABLE {} WITH ({})").format(
                     sql.Identifier(pub.name),
                     sql.SQL(", ").join(_publication_table(e) for e in pub.tables),
-                    _publish_option(pub)))
+                    _publish_option(pub)),
+                _mark(pub))
             continue
+        if old.marker != pub.marker:  # made by a repl older than the marks
+            run(SOURCE, f"mark publication {pub.name} as this target's", _mark(pub))
         if (old.operations, old.via_root) != (pub.operations, pub.via_root):
             run(SOURCE, f"set the operations of publication {pub.name}",
                 sql.SQL("ALTER PUBLICATION {} SET ({})").format(
@@ -386,6 +394,12 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
             run(SOURCE, f"drop publication {pub.name}",
                 sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub.name)))
     return plan
+
+
+def _mark(pub: Publication) -> sql.Composable:
+    """Whose the publication is: another config using the same names is then refused."""
+    return sql.SQL("COMMENT ON PUBLICATION {} IS {}").format(
+        sql.Identifier(pub.name), sql.Literal(pub.marker))
 
 
 def merge(plans: list[Plan], notes: list[str]) -> Plan:

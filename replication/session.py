@@ -14,6 +14,7 @@ from .db import Database, connect, dsn_problem
 from .errors import ConnectError, UsageError
 from .exposure import check_exposure
 from .model import RowFilter, subscription_name
+from .ownership import another_configs, check_ownership, slot_of_another_config
 from .plan import Plan, merge, plan_target
 from .privileges import check_target_privileges
 from .state import actual, desired, owns_publication, subscriber_conninfo
@@ -155,6 +156,7 @@ class Session:
                 f"replication slot {row['slot_name']} already exists for database "
                 f"{row['database']} of the source's cluster (slot names are cluster-wide); "
                 "give this config another `name`"))
+        snap.problems += check_ownership(self.config, src, targets)
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
             snap.problems += check_roles(name, self.config, targets)
@@ -202,7 +204,8 @@ class Session:
         found = []
         mine = {subscription_name(self.config.name, t) for t in self.config.targets}
         for name, slot in src.slots.items():
-            if name.startswith(f"{self.config.name}_") and name not in mine:
+            if name.startswith(f"{self.config.name}_") and name not in mine \
+                    and not slot_of_another_config(self.config.name, name, src):
                 growing = "" if slot.active else " (and growing: nothing consumes it)"
                 found.append(Problem(
                     "warning", "source",
@@ -211,8 +214,9 @@ class Session:
                     "teardown` with the config that created it, or drop it: SELECT "
                     f"pg_drop_replication_slot('{name}');",
                     kind="orphan slot" if slot.active else "orphan slot retaining WAL"))
-        for name in src.publications:
-            if not any(owns_publication(self.config.name, t, name) for t in self.config.targets):
+        for name, pub in src.publications.items():
+            if not any(owns_publication(self.config.name, t, name) for t in self.config.targets) \
+                    and not another_configs(self.config.name, pub):
                 found.append(Problem("warning", "source",
                                      f"publication {name} belongs to no configured target"))
         return found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from dataclasses import dataclass, field, replace
 
 from .catalog import SourceCatalog, TargetCatalog
@@ -19,6 +20,7 @@ from .migrations import head_revision
 from .model import (
     OPERATION_LETTERS,
     ConninfoDigest,
+    Owner,
     Publication,
     PublishedTable,
     Role,
@@ -102,9 +104,10 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 mask_trigger="A" if table.mask else None,
             ))
             estimates[relation] = src.estimated_rows
+        owner = desired_owner(config, target, catalogs[target].owner)
         publications = tuple(
             Publication(publication_name(config.name, target, ops), ops,
-                        tuple(sorted(entries, key=lambda e: e.relation)))
+                        tuple(sorted(entries, key=lambda e: e.relation)), marker=owner.marker)
             for ops, entries in sorted(groups.items(), key=lambda g: _ops_key(g[0]))
         )
         name = subscription_name(config.name, target)
@@ -127,9 +130,16 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                      schemas=frozenset(r.schema for r in tcfg.tables))
                 for name, spec in tcfg.roles.items()),
             managed_roles=frozenset(tcfg.roles),
+            owner=owner,
             estimated_rows=estimates,
         )
     return Desired(states, notes)
+
+
+def desired_owner(config: Config, target: str, recorded: Owner | None) -> Owner:
+    """This config's target, with the id the database got at its first setup (a new one
+    before: recorded by the next setup)."""
+    return Owner(config.name, target, recorded.id if recorded is not None else str(uuid.uuid4()))
 
 
 def _published(config: Config, source: SourceCatalog, target: str,
@@ -192,5 +202,6 @@ def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCata
             roles=tuple(cat.roles[n] for n in sorted(set(config.targets[target].roles)
                                                       | cat.managed_roles) if n in cat.roles),
             managed_roles=cat.managed_roles,
+            owner=cat.owner,
         )
     return states

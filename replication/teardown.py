@@ -19,6 +19,7 @@ from .db import Database
 from .errors import ApplyError
 from .masking import drop_trigger
 from .model import publication_name, subscription_name
+from .ownership import theirs_marker
 from .plan import SOURCE, Plan, Step, ident
 from .session import Session
 from .state import owns_publication
@@ -50,6 +51,11 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
     for name in session.target_names:
         db = session.db(name)
         cat = read_target(db, config.name, session.relations(name))
+        if cat.owner is not None and (cat.owner.config, cat.owner.target) != (config.name, name):
+            plan.notes.append(
+                f"target {name}: this database is the target {cat.owner.target} of another "
+                f"config (name {cat.owner.config}); nothing of it removed")
+            continue
         sub_name = subscription_name(config.name, name)
         sub = cat.subscriptions.get(sub_name)
         ident_sub = sql.Identifier(sub_name)
@@ -69,7 +75,12 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
             plan.steps.append(Step(SOURCE, f"drop replication slot {slot}",
                                    action="drop_slot", slot=slot))
         pubs = sorted({r["publication"] for r in publications
-                       if owns_publication(config.name, name, r["publication"])})
+                       if owns_publication(config.name, name, r["publication"])
+                       and not theirs_marker(r["comment"], cat.owner)})
+        for pub in sorted({r["publication"] for r in publications
+                           if owns_publication(config.name, name, r["publication"])} - set(pubs)):
+            plan.notes.append(f"target {name}: publication {pub} is another target "
+                              "database's (its comment says whose); left as it is")
         for pub in pubs:
             plan.steps.append(Step(SOURCE, f"drop publication {pub}", (
                 sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)),)))

@@ -12,7 +12,8 @@ SELECT p.pubname AS publication,
                    WHERE a.attrelid = pr.prrelid AND a.attnum = ANY(pr.prattrs::int2[]))
        END AS columns,
        pg_catalog.pg_get_expr(pr.prqual, pr.prrelid) AS row_filter,
-       pr.prqual::text AS row_filter_tree
+       pr.prqual::text AS row_filter_tree,
+       pg_catalog.obj_description(p.oid, 'pg_publication') AS comment
   FROM pg_catalog.pg_publication AS p
   LEFT JOIN pg_catalog.pg_publication_rel AS pr ON pr.prpubid = p.oid
   LEFT JOIN pg_catalog.pg_class AS c ON c.oid = pr.prrelid
