@@ -22,6 +22,18 @@ def subscription_name(prefix: str, target: str) -> str:
     return f"{prefix}_{target}"
 
 
+def is_sync_slot(slot: str, subscription_oid: int, system_identifier: str) -> bool:
+    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id of the
+    subscriber>: the oid alone could be another target server's subscription's."""
+    return re.fullmatch(rf"pg_{subscription_oid}_sync_\d+_{re.escape(system_identifier)}",
+                        slot) is not None
+
+
+def sync_slot_pattern(subscription_oid: int, system_identifier: str) -> str:
+    """The LIKE pattern of those slot names (underscores escaped: LIKE's any-character)."""
+    return f"pg\\_{subscription_oid}\\_sync\\_%\\_{system_identifier}"
+
+
 def publication_name(prefix: str, target: str, operations: frozenset[str]) -> str:
     """One publication per distinct operation set of a target: repl_dev_iudt, repl_dev_i."""
     letters = "".join(OPERATION_LETTERS[op] for op in OPERATIONS if op in operations)

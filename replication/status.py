@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass, field
 
 from .config import Config
 from .db import describe
-from .model import Slot, Subscription, subscription_name
+from .model import Slot, Subscription, is_sync_slot, subscription_name
 from .session import Session, Snapshot
 
 # `status --json` keeps this shape; a field is only ever added. A change that removes or
 # renames one increments the number.
 JSON_FORMAT = 1
 
+# A table being copied: its table-sync slot is in use, or about to be.
+COPYING = ("i", "d", "f")
 SYNC_STATES = {
     "i": "initializing",
     "d": "copying",
@@ -274,6 +276,20 @@ def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) ->
     return status
 
 
+def leftover_sync_slots(snap: Snapshot, sub: Subscription | None,
+                        system_identifier: str) -> list[str]:
+    """The subscription's table-sync slots that no copy uses: PostgreSQL drops them when
+    a table's copy is done, but one left behind (a sync worker killed at the wrong time,
+    a subscription dropped without its slots) keeps production's WAL without bound."""
+    if sub is None or sub.oid is None or any(s.state in COPYING for s in sub.table_states):
+        return []
+    return [f"table-sync slot {name} on the source is left over from a copy and keeps "
+            f"{slot.retained_bytes or 0} bytes of WAL; drop it: SELECT "
+            f"pg_drop_replication_slot('{name}');"
+            for name, slot in sorted(snap.source.slots.items())
+            if is_sync_slot(name, sub.oid, system_identifier) and not slot.active]
+
+
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                   watch: SubscriptionWatch) -> TargetStatus:
     cat = snap.targets[name]
@@ -322,6 +338,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                 "and its worker restarting or down: not watched long enough to tell whether "
                 "it is stuck on a conflict; `repl status` watches it for a retry interval")
     _slot_findings(status, slot, sub_name)
+    problems += leftover_sync_slots(snap, sub, cat.info.system_identifier)
     for relation in config.targets[name].tables:
         sync = sub.sync_of(relation) if sub else None
         src = snap.source.tables.get(relation)

@@ -9,7 +9,6 @@ Target tables and their data stay unless `drop_tables`.
 
 from __future__ import annotations
 
-import re
 import time
 
 from psycopg import sql
@@ -18,25 +17,13 @@ from .catalog import read_target, slots
 from .db import Database
 from .errors import ApplyError
 from .masking import drop_trigger
-from .model import publication_name, subscription_name
+from .model import is_sync_slot, publication_name, subscription_name, sync_slot_pattern
 from .ownership import theirs_marker
 from .plan import SOURCE, Plan, Step, ident
 from .session import Session
 from .state import owns_publication
 
 SLOT_RELEASE_TIMEOUT_S = 30.0
-
-
-def is_sync_slot(slot: str, subscription_oid: int, system_identifier: str) -> bool:
-    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id of the
-    subscriber>: the oid alone could be another target server's subscription's."""
-    return re.fullmatch(rf"pg_{subscription_oid}_sync_\d+_{re.escape(system_identifier)}",
-                        slot) is not None
-
-
-def sync_slot_pattern(subscription_oid: int, system_identifier: str) -> str:
-    """The LIKE pattern of those slot names (underscores escaped: LIKE's any-character)."""
-    return f"pg\\_{subscription_oid}\\_sync\\_%\\_{system_identifier}"
 
 
 def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]:

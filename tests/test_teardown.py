@@ -137,3 +137,35 @@ def test_teardown_with_the_source_unreachable_says_what_to_drop(env_any, repl):
     assert ("repl_dev",) in left["slots"]  # on the source, as the message says
     with env.source() as src:
         src.execute("SELECT pg_drop_replication_slot('repl_dev')")
+
+
+def test_leftover_table_sync_slot_is_unhealthy_and_torn_down(env_any, repl):
+    """A table-sync slot no copy uses (PostgreSQL drops it when the copy is done; one
+    left behind keeps WAL without bound) makes status fail with the way out, and
+    teardown drops it; a slot named for the same subscription OID on another target
+    server (another system identifier) is not taken for it."""
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    with env.target("dev") as dev:
+        oid, sysid = rows(dev, "SELECT s.oid, (SELECT system_identifier::text FROM "
+                               "pg_control_system()) FROM pg_subscription s WHERE subname = "
+                               "'repl_dev'")[0]
+    leftover = f"pg_{oid}_sync_16384_{sysid}"
+    elsewhere = f"pg_{oid}_sync_16384_{int(sysid) + 1}"
+    with env.source() as src:
+        for name in (leftover, elsewhere):
+            src.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (name,))
+    done = repl("status", "--json", config=cfg, expect=1)
+    dev_status = next(t for t in json.loads(done.stdout)["targets"] if t["target"] == "dev")
+    found = [p for p in dev_status["problems"] if "table-sync slot" in p]
+    assert len(found) == 1, dev_status["problems"]
+    assert found[0].startswith(f"table-sync slot {leftover} on the source is left over from "
+                               "a copy and keeps ")
+    assert found[0].endswith(f"SELECT pg_drop_replication_slot('{leftover}');")
+    repl("teardown", config=cfg)
+    with env.source() as src:
+        assert rows(src, "SELECT slot_name FROM pg_replication_slots WHERE database = "
+                         "current_database()") == [(elsewhere,)]
+        src.execute("SELECT pg_drop_replication_slot(%s)", (elsewhere,))

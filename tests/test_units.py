@@ -119,7 +119,7 @@ def test_read_only_commands_do_not_import_alembic():
 def test_table_sync_slots_are_matched_with_the_subscribers_system_identifier():
     """Two target servers can each have a subscription with OID 16400: teardown of one
     must not take the other's table-sync slots."""
-    from replication.teardown import is_sync_slot, sync_slot_pattern
+    from replication.model import is_sync_slot, sync_slot_pattern
 
     ours = "7312345678901234567"
     assert is_sync_slot(f"pg_16400_sync_16384_{ours}", 16400, ours)
