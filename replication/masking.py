@@ -148,6 +148,12 @@ def trigger_body(relation: QualifiedName, masks: dict[str, MaskSpec],
     return f"\n{declare}BEGIN\n" + "\n".join(lines) + "\n    RETURN NEW;\nEND\n"
 
 
+# The body a masking trigger has while its table waits to be emptied and copied again:
+# it stores nothing (RETURN NULL skips the row). Not the table's real body, so that a
+# setup interrupted before the re-copy still finds "masking changed" and copies it.
+GUARD_BODY = "\nBEGIN\n    RETURN NULL;  -- until the table is copied again\nEND\n"
+
+
 def store_key(conn: psycopg.Connection, ikey: bytes, okey: bytes, origin: str) -> None:
     """Replace the stored key, in the caller's transaction. Sent as COPY data, which no
     log setting (log_statement, log_min_duration_statement, a failing statement's text)

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from .config import OPERATIONS, QualifiedName
 from .db import ident
-from .masking import TRIGGER_NAME, create_trigger, drop_trigger
+from .masking import GUARD_BODY, create_trigger, drop_trigger
 from .model import Publication, PublishedTable, TargetState, TargetTable
 from .redact import redact, redact_conninfo
 from .roles import role_steps
@@ -240,24 +240,18 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                     "LANGUAGE sql IMMUTABLE AS {}").format(sql.Literal(
                         "SELECT " + sql.Literal(want.masking_version).as_string(None))),
             action="install_masking", key=(ikey, okey, origin), sensitive=True)
-    # A masked table whose trigger is missing or not ENABLE ALWAYS gets one back before
-    # the subscription can apply anything more (and before it is enabled, if it is not):
-    # the table is emptied and copied again below, but no raw value may land meanwhile.
-    guarded: set[QualifiedName] = set()
+    # A masked table whose trigger is missing or not ENABLE ALWAYS gets a guard before the
+    # subscription can apply anything more (and before it is enabled, if it is not): a
+    # trigger that stores nothing, whatever the table's shape, until step 3 empties the
+    # table and puts the real trigger in place for its copy. Not the real trigger at
+    # once: a setup interrupted in between would then find it in place and copy nothing,
+    # leaving the raw values that arrived without it.
     for table in want.tables:
         current = have.table(table.relation)
-        if not table.mask_function or current is None or current.mask_trigger == "A" \
-                or existing is None or broken:
-            continue
-        if not reshape_table(table, current):
-            run(target, f"masking trigger on {table.relation}, before anything more arrives",
-                *create_trigger(table.relation, table.mask_function,
-                                [sql.SQL(s) for s in table.mask_sql]))
-            guarded.add(table.relation)
-        elif current.mask_trigger is not None:  # its function fits the table as it is
-            run(target, f"enable the masking trigger of {table.relation} again",
-                sql.SQL("ALTER TABLE {} ENABLE ALWAYS TRIGGER {}").format(
-                    ident(table.relation), sql.Identifier(TRIGGER_NAME)))
+        if table.mask_function and current is not None and current.mask_trigger != "A" \
+                and existing is not None and not broken:
+            run(target, f"hold back changes to {table.relation} until it is copied again",
+                *create_trigger(table.relation, GUARD_BODY, []))
     if not broken and existing is not None and not existing.enabled:
         run(target, "enable the subscription",
             sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sub_name))
@@ -300,9 +294,7 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 *(sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), action)
                   for action in reshape_table(table, current)),
                 hazards=(f"deletes the rows of {table.relation} on {target}",))
-        if table.relation in guarded:
-            pass  # in place since step 1
-        elif table.mask_function:
+        if table.mask_function:
             run(target, f"masking trigger on {table.relation}",
                 *create_trigger(table.relation, table.mask_function,
                                 [sql.SQL(s) for s in table.mask_sql]))

@@ -15,6 +15,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from replication.apply import run_step
+from replication.config_file import load_config
+from replication.session import Session
+
 from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
@@ -268,12 +272,16 @@ def test_disabled_trigger_is_unhealthy_and_setup_recopies(env_any, repl):
 
 
 
-@pytest.mark.parametrize("harm", ["ALTER TABLE public.people DISABLE TRIGGER repl_mask",
-                                  "DROP TRIGGER repl_mask ON public.people"])
-def test_stopped_subscription_restarts_only_behind_its_masking_trigger(env_any, repl, harm):
+@pytest.mark.parametrize("harm,cut", [
+    ("ALTER TABLE public.people DISABLE TRIGGER repl_mask", None),
+    ("DROP TRIGGER repl_mask ON public.people", None),
+    ("DROP TRIGGER repl_mask ON public.people", 2)])
+def test_stopped_subscription_restarts_only_behind_its_masking_trigger(env_any, repl, harm,
+                                                                       cut):
     """A subscription stopped while a masking trigger was disabled or dropped: setup puts
-    the trigger back before it enables the subscription, so the backlog is masked on
-    its way in (an audit trigger sees every row the apply worker and the copy store)."""
+    a guard in its place before it enables the subscription (nothing is stored until the
+    table's re-copy), so no raw value lands, also when setup is cut short right after
+    enabling it (an audit trigger sees every row the apply worker and the copy store)."""
     env = env_any
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG)
@@ -290,6 +298,23 @@ def test_stopped_subscription_restarts_only_behind_its_masking_trigger(env_any, 
         dev.execute(harm)
     with env.source() as src:
         src.execute("UPDATE public.people SET email = 'leak@corp.io' WHERE id = 7")
+    if cut is not None:
+        with Session(load_config(cfg, {})) as session:
+            steps = session.plan(session.snapshot()).steps
+            assert [s.summary for s in steps[:cut]] == [
+                "hold back changes to public.people until it is copied again",
+                "enable the subscription"]
+            for step in steps[:cut]:
+                run_step(session, step)
+        with env.target("dev") as dev:
+            wait_until(lambda: rows(dev, "SELECT count(*) FROM pg_stat_subscription WHERE "
+                                         "subname = 'repl_dev' AND pid IS NOT NULL") != [(0,)],
+                       what="the apply worker to run again")
+        assert json.loads(repl("status", "--json", config=cfg, expect=1).stdout)[
+            "healthy"] is False
+        planned = json.loads(repl("plan", "--json", config=cfg).stdout)
+        assert ("dev", "public.people", "masking changed") in {
+            (c["target"], c["table"], c["reason"]) for c in planned["copies"]}
     repl("setup", "--wait", "--timeout", "180", config=cfg)
     with env.source() as src:  # streaming again, through the trigger
         src.execute("UPDATE public.people SET email = 'later@corp.io' WHERE id = 8")
