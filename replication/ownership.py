@@ -12,9 +12,10 @@ comment (Owner.marker). A config whose names are taken by another's objects is r
 
 from __future__ import annotations
 
-from .catalog import SourceCatalog, TargetCatalog
+from .catalog import STATE_TABLES, SourceCatalog, TargetCatalog
 from .config import Config
-from .model import Owner, Publication
+from .migrations import newer_revision
+from .model import Owner, Publication, subscription_name
 from .state import owns_publication
 from .validate import REPL_SCHEMA, Problem, where
 
@@ -22,7 +23,8 @@ from .validate import REPL_SCHEMA, Problem, where
 def theirs_marker(marker: str | None, owner: Owner | None) -> bool:
     """Whether a publication named like one of a target's is another target database's:
     it is marked, and not with the marker of `owner` (the target database's record)."""
-    return marker is not None and (owner is None or marker != owner.marker)
+    return marker is not None and Owner.of_marker(marker) is not None \
+        and (owner is None or marker != owner.marker)
 
 
 def theirs(pub: Publication, owner: Owner | None) -> bool:
@@ -45,10 +47,16 @@ def check_ownership(config: Config, source: SourceCatalog,
             out.append(Problem(
                 "error", where(name),
                 f"this database is the target {owner.target} of another repl config (name "
-                f"{owner.config}); a database is the target of one config only, as repl "
-                "keeps its state in its schema repl: give this target another database, or "
-                "tear that config's target down first", kind=REPL_SCHEMA))
+                f"{owner.config}); a database is the target of one config and target only, "
+                "as repl keeps its state in its schema repl: give this target another "
+                "database, or first tear that target down with the config that names it "
+                "(also when it is this config's target under an earlier name)",
+                kind=REPL_SCHEMA))
             continue
+        revision = cat.schema_revision
+        if revision is not None and (newer_revision(revision)
+                                     or int(revision) < int(STATE_TABLES["owner"])):
+            continue  # no record to judge by: one is made (and the marks set) by setup
         for pub_name, pub in sorted(source.publications.items()):
             if owns_publication(config.name, name, pub_name) and theirs(pub, owner):
                 out.append(Problem(
@@ -56,7 +64,8 @@ def check_ownership(config: Config, source: SourceCatalog,
                     f"publication {pub_name} on the source belongs to {describe(pub)}: "
                     "another config uses the same names as this one (or this target's dsn "
                     "moved to another database while the first one still subscribes); give "
-                    "this config another `name`, or tear the other target down first"))
+                    "this config another `name`, or tear the other target down first"
+                    + _leftover_hint(config.name, name, pub_name, pub, owner)))
     return out
 
 
@@ -72,3 +81,18 @@ def slot_of_another_config(config_name: str, slot: str, source: SourceCatalog) -
     return any(another_configs(config_name, pub) for name, pub in source.publications.items()
                if name.startswith(f"{slot}_") and owns_publication(
                    config_name, slot.removeprefix(f"{config_name}_"), name))
+
+
+def _leftover_hint(config_name: str, target: str, pub_name: str, pub: Publication,
+                   owner: Owner | None) -> str:
+    """What to do when the marked publication is this target's own, from a database that
+    lost its record (a teardown while the source was unreachable, a re-created target
+    database): repl cannot tell that from another team's, so it says how to drop it."""
+    found = Owner.of_marker(pub.marker or "")
+    if owner is not None or found is None or found[:2] != (config_name, target):
+        return ""
+    slot = subscription_name(config_name, target)
+    return (f". If no other database subscribes to it (a leftover of this target's own, "
+            f"after a teardown while the source was unreachable or a re-created target "
+            f"database), drop it on the source: DROP PUBLICATION {pub_name}; and, if no "
+            f"subscriber uses it, SELECT pg_drop_replication_slot('{slot}');")

@@ -20,11 +20,13 @@ def _names(idents: list[sql.Composable]) -> sql.Composable:
 
 
 def create_role(name: str) -> sql.Composable:
-    """CREATE ROLE, which another target of the same cluster may have run earlier in this
-    setup (every target's plan comes from one snapshot): a role that exists by then is
-    fine if it is repl's; one that is not (made by someone since `check`) stays an error."""
+    """CREATE ROLE and its mark, which another target of the same cluster may have run
+    earlier in this setup (every target's plan comes from one snapshot): a role that
+    exists by then is fine if it is repl's (and is not commented again: on PostgreSQL 16+
+    only a role's ADMIN may, which another target's role need not be); one that is not
+    (made by someone since `check`) stays an error."""
     block = sql.SQL(
-        "BEGIN CREATE ROLE {role} NOLOGIN; "
+        "BEGIN CREATE ROLE {role} NOLOGIN; COMMENT ON ROLE {role} IS {marker}; "
         "EXCEPTION WHEN duplicate_object THEN "
         "IF pg_catalog.shobj_description((SELECT oid FROM pg_catalog.pg_roles "
         "WHERE rolname = {name}), 'pg_authid') IS DISTINCT FROM {marker} THEN RAISE; END IF; "
@@ -43,9 +45,9 @@ def role_steps(want: TargetState, have: TargetState
         name = sql.Identifier(role.name)
         statements: list[sql.Composable] = []
         if current is None:
-            statements.append(create_role(role.name))
-            current = Role(role.name, marked=False)
-        if not current.marked:  # just created, or created by a repl older than the mark
+            statements.append(create_role(role.name))  # marked with it, or already
+            current = Role(role.name)
+        if not current.marked:  # created by a repl older than the mark
             statements.append(sql.SQL("COMMENT ON ROLE {} IS {}").format(
                 name, sql.Literal(Role.MARKER)))
         if role.name not in have.managed_roles:

@@ -54,6 +54,16 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
             )))  # one transaction: detached from its slot, a subscription drops locally
         if not reachable:
             manual += _by_hand(session, name, sub, cat.info.system_identifier)
+        others = sorted(r["publication"] for r in publications
+                        if owns_publication(config.name, name, r["publication"])
+                        and theirs_marker(r["comment"], cat.owner))
+        mine_slot = source_slots.get(sub_name)
+        if others or (sub is None and mine_slot is not None and mine_slot.active):
+            why = (f"publication(s) {', '.join(others)} of that name are another target "
+                   "database's" if others else "a subscriber that is not this target's "
+                   "subscription is using it")
+            plan.notes.append(f"target {name}: replication slot {sub_name} left alone: {why}")
+            source_slots = {k: v for k, v in source_slots.items() if k != sub_name}
         leftovers = [s for s in source_slots
                      if s == sub_name or (sub is not None and sub.oid is not None
                                           and is_sync_slot(s, sub.oid,
@@ -77,9 +87,16 @@ def teardown_plan(session: Session, drop_tables: bool) -> tuple[Plan, list[str]]
                 statements.append(sql.SQL("DROP TABLE {}").format(ident(rel)))
             elif table.mask_trigger is not None:
                 statements.extend(drop_trigger(rel))
-        drops_schema = cat.schema_revision is not None
+        # With the source out of reach, repl's schema stays: its record of this target
+        # (repl.owner) is what tells the publications and slot left on the source from
+        # another config's of the same names when teardown runs again.
+        drops_schema = cat.schema_revision is not None and reachable
         if drops_schema:
             statements.append(sql.SQL("DROP SCHEMA repl CASCADE"))
+        elif cat.schema_revision is not None:
+            plan.notes.append(f"target {name}: repl's schema stays until `repl teardown` "
+                              "can reach the source: it tells repl which publications and "
+                              "slot there are this target's")
         elif cat.foreign_repl_schema:
             plan.notes.append(f"target {name}: the schema repl is not repl's (it has no "
                               "repl.alembic_version of repl's); left as it is")

@@ -50,6 +50,11 @@ def test_same_names_from_two_configs_are_refused(env_any, repl):
             "repl, target dev, in another target database") in out
     assert "nothing was changed" in repl("setup", config=second, expect=2).stderr
     assert source_objects(env) == before
+    # The second team's teardown takes nothing of the first's.
+    torn = repl("teardown", config=second).stdout
+    assert "replication slot repl_dev left alone: publication(s) repl_dev_iudt of that " \
+        "name are another target database's" in torn
+    assert source_objects(env) == before
     with env.target("third") as third:
         assert rows(third, "SELECT count(*) FROM pg_subscription s JOIN pg_database d ON "
                            "d.oid = s.subdbid WHERE d.datname = current_database()") == [(0,)]

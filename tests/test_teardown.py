@@ -132,11 +132,18 @@ def test_teardown_with_the_source_unreachable_says_what_to_drop(env_any, repl):
     assert "SELECT pg_drop_replication_slot('repl_dev');" in result.stderr
     assert 'DROP PUBLICATION IF EXISTS "repl_dev_iudt";' in result.stderr
     assert "pw-never-shown" not in result.stdout + result.stderr
+    assert "repl's schema stays until `repl teardown` can reach the source" in result.stdout
     left = repl_objects(env)
-    assert left["dev"]["subscriptions"] == [] and left["dev"]["schema"] == []
+    assert left["dev"]["subscriptions"] == [] and left["dev"]["schema"] == [("repl",)]
     assert ("repl_dev",) in left["slots"]  # on the source, as the message says
+    # Once the source is back, teardown knows them for this target's (repl.owner and the
+    # publications' marks) and removes the rest.
+    repl("teardown", "dev", config=cfg)
+    left = repl_objects(env)
+    assert ("repl_dev",) not in left["slots"] and left["dev"]["schema"] == []
     with env.source() as src:
-        src.execute("SELECT pg_drop_replication_slot('repl_dev')")
+        assert rows(src, "SELECT pubname FROM pg_publication WHERE pubname LIKE "
+                         "'repl\\_dev\\_%'") == []
 
 
 def test_leftover_table_sync_slot_is_unhealthy_and_torn_down(env_any, repl):
