@@ -53,6 +53,7 @@ class ServerInfo:
     system_identifier: str
     log_statement: str = "none"  # as set for this role's sessions
     log_min_duration_statement: str = "-1"
+    log_min_error_statement: str = "error"
 
     @property
     def logs_statements(self) -> bool:

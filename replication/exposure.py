@@ -29,10 +29,15 @@ def check_exposure(config: Config, targets: dict[str, TargetCatalog]) -> list[Pr
     stored_password = conninfo_has_password(subscriber_conninfo(config))
     for name, cat in targets.items():
         if stored_password:
+            failing = "" if cat.info.log_min_error_statement == "panic" else (
+                "; and should CREATE SUBSCRIPTION fail (the source unreachable, say), "
+                "PostgreSQL writes it, password included, to the target's server log "
+                f"(log_min_error_statement = {cat.info.log_min_error_statement}), which a "
+                "role that is not a superuser cannot turn off")
             remedy = PASSWORD_FILE_ROUTE if cat.privileges.superuser else (
                 f"role {cat.info.role} is not a superuser, so its subscription must keep it "
                 "there (password_required): let subscriber_dsn's role have REPLICATION and "
-                "SELECT on the published tables only")
+                f"SELECT on the published tables only{failing}")
             out.append(Problem(
                 "warning", where(name),
                 "the subscription will keep the source's password in "

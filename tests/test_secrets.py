@@ -399,6 +399,9 @@ def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
             sql.Identifier(role)))
     warned = repl("check").stdout
     assert f"this server logs role {role}'s statements (log_statement = all" in warned
+    assert ("should CREATE SUBSCRIPTION fail (the source unreachable, say), PostgreSQL "
+            "writes it, password included, to the target's server log "
+            "(log_min_error_statement = error)") in warned
     repl("setup", "--wait", "--timeout", "120")
     # The masking key went as COPY data: the statement is in the log, the key is not.
     log = target.logfile.read_text()

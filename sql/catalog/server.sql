@@ -18,6 +18,7 @@ SELECT pg_catalog.current_setting('server_version_num')::int AS version_num,
            AS system_identifier,
        -- As they apply to this role's sessions (ALTER ROLE/DATABASE ... SET included).
        pg_catalog.current_setting('log_statement') AS log_statement,
-       pg_catalog.current_setting('log_min_duration_statement') AS log_min_duration_statement
+       pg_catalog.current_setting('log_min_duration_statement') AS log_min_duration_statement,
+       pg_catalog.current_setting('log_min_error_statement') AS log_min_error_statement
   FROM pg_catalog.pg_roles AS r
  WHERE r.rolname = current_user
