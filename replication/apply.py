@@ -2,84 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
 from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
 
 from . import __version__, migrations
-from .db import Database
 from .errors import ApplyError
-from .masking import store_key
-from .masking_sql import install_statements
-from .model import ConninfoDigest, subscription_name
+from .model import ConninfoDigest
+from .names import subscription_name
 from .plan import Plan, Step
 from .redact import redact
 from .session import Session, Snapshot
 from .state import subscriber_conninfo
-from .teardown import drop_slot
-
-AWAIT_SLOT_TIMEOUT_S = 300.0
-POLL_S = 0.2
-
-
-def execute(db: Database, statement: sql.Composable) -> None:
-    db.execute_one(statement)
-
-
-def await_slot(source: Database, slot: str, timeout: float = AWAIT_SLOT_TIMEOUT_S) -> None:
-    """Wait until `slot` has confirmed the source's current WAL position.
-
-    Everything committed before this call has then been applied by the subscriber.
-    """
-    lsn = source.scalar("SELECT pg_catalog.pg_current_wal_lsn()::text")
-    deadline = time.monotonic() + timeout
-    while True:
-        passed = source.scalar(
-            "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_catalog.pg_replication_slots "
-            "WHERE slot_name = %s", (lsn, slot))
-        if passed:
-            return
-        if passed is None:
-            raise ApplyError(f"replication slot {slot} disappeared while waiting for it")
-        if time.monotonic() > deadline:
-            raise ApplyError(
-                f"subscription {slot} has not applied the source's changes up to {lsn} within "
-                f"{timeout:.0f} s; `repl status` shows why (a stopped worker, an apply error)")
-        time.sleep(POLL_S)
 
 
 def run_step(session: Session, step: Step) -> None:
-    if step.action == "migrate":
-        migrations.upgrade(session.dsn(step.database))
-        return
-    if step.action == "await_slot":
-        assert step.slot is not None
-        await_slot(session.db("source"), step.slot)
-        return
-    if step.action == "drop_slot":
-        assert step.slot is not None
-        drop_slot(session.db("source"), step.slot)
-        return
-    db = session.db(step.database)
-    # A step shown with a different text (display) carries a password in its statements:
-    # PostgreSQL would log it with the statement if the statement failed.
-    quiet = db.statements_out_of_log() if step.display else contextlib.nullcontext()
-    with quiet:
-        if step.transactional:
-            with db.conn.transaction():
-                if step.action == "install_masking":
-                    for text in install_statements():  # repl's own files: trusted SQL
-                        db.conn.execute(text.encode())  # type: ignore[arg-type]
-                for statement in step.statements:
-                    execute(db, statement)
-                if step.key is not None:
-                    store_key(db.conn, *step.key)
-        else:
-            for statement in step.statements:
-                execute(db, statement)
+    step.run(session)
 
 
 def apply(session: Session, plan: Plan,
@@ -96,7 +35,7 @@ def apply(session: Session, plan: Plan,
                 "run `repl setup` again once the cause is fixed") from None
     for name in session.target_names if record else ():
         if any(s.database == name for s in plan.steps):
-            execute(session.db(name), sql.SQL(
+            session.db(name).execute_one(sql.SQL(
                 "INSERT INTO repl.setup_run (target, steps, repl_version) VALUES ({}, {}, {})"
             ).format(sql.Literal(name),
                      sql.Literal(sum(s.database in (name, "source") for s in plan.steps)),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import QualifiedName
+from . import slots
 from .db import Database
 from .masking import TRIGGER_NAME
 from .migrations import is_revision, newer_revision
@@ -30,8 +30,8 @@ from .model import (
     SourceTable,
     Subscription,
     TargetTable,
-    operations_of,
 )
+from .names import QualifiedName, operations_of
 
 
 @dataclass(frozen=True)
@@ -145,20 +145,6 @@ def publications(db: Database, prefix: str) -> dict[str, Publication]:
             marker=first["comment"],
         )
     return result
-
-
-def slots(db: Database, prefix: str) -> dict[str, Slot]:
-    return {
-        r["slot_name"]: Slot(
-            name=r["slot_name"], plugin=r["plugin"], active=r["active"],
-            wal_status=r["wal_status"], safe_wal_size=r["safe_wal_size"],
-            retained_bytes=r["retained_bytes"], lag_bytes=r["lag_bytes"],
-            replay_lag_seconds=r["replay_lag_seconds"], caught_up=r["caught_up"],
-            unsent_bytes=r["unsent_bytes"],
-            inactive_seconds=r["inactive_seconds"],
-        )
-        for r in db.query("catalog/slots", {"prefix": prefix + "_"})
-    }
 
 
 def target_tables(db: Database, relations: Iterable[QualifiedName]
@@ -339,7 +325,7 @@ class SourceCatalog:
     info: ServerInfo
     tables: dict[QualifiedName, SourceTable]
     publications: dict[str, Publication]
-    slots: dict[str, Slot]
+    slots: dict[str, Slot]  # repl's and the table-sync slots (slots.read)
 
 
 @dataclass
@@ -379,7 +365,7 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
         info=server_info(db),
         tables=source_tables(db, relations),
         publications=publications(db, prefix),
-        slots=slots(db, prefix),
+        slots=slots.read(db, prefix),
     )
 
 

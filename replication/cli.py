@@ -14,20 +14,19 @@ import psycopg
 import typer
 
 from . import metrics as prometheus
-from . import render
-from .apply import apply, converge
-from .config import Config, QualifiedName
+from . import render, workflow
+from .apply import apply
+from .config import Config
 from .config_file import load_config, resolve_config_path
 from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
+from .names import QualifiedName
 from .preview import preview as run_preview
-from .progress import wait_for_sync
 from .redact import redact
 from .session import Session, configured_table
 from .skip import skip as run_skip
 from .status import StatusReport, fresh_report
 from .teardown import teardown_plan
-from .verify import render_verify
 from .verify import verify as run_verify
 from .watching import watch_status
 
@@ -148,13 +147,6 @@ def check(
     _run(body)
 
 
-def _validated(session: Session):
-    snap = session.snapshot()
-    if snap.errors:
-        raise ValidationFailed(snap.errors)
-    return snap
-
-
 @app.command()
 def plan(ctx: typer.Context, targets: Targets = None, config: ConfigOption = None,
          as_json: JsonOption = False) -> None:
@@ -162,7 +154,7 @@ def plan(ctx: typer.Context, targets: Targets = None, config: ConfigOption = Non
 
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
-            p = session.plan(_validated(session))
+            p = session.plan(workflow.validated(session))
         _show(as_json, lambda: render.plan_to_dict(p), lambda: render.plan(out, p))
         return EXIT_OK
 
@@ -181,36 +173,19 @@ def setup(
 
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
-            _converge(session, _validated(session), frozenset(), wait, timeout)
+            _setup(session, frozenset(), wait, timeout)
         return EXIT_OK
 
     _run(body)
 
 
-def _converge(session: Session, snap, resync: frozenset[QualifiedName], wait: bool,
-              timeout: float | None) -> None:
+def _setup(session: Session, resync: frozenset[QualifiedName], wait: bool,
+           timeout: float | None) -> None:
     """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
-    for problem in snap.problems:
-        render.problems(out, [problem])
-    p = session.plan(snap, resync)
-    if p.empty:
-        out.print("Nothing to do: the databases match the config.")
-    else:
-        for note in p.notes:
-            out.print(f"note: {note}")
-
-        def show(number: int, step) -> None:
-            out.print(f"[{number}/{len(p.steps)}] {step.database}: {step.summary}")
-
-        leftover = converge(session, p, show)
-        if not leftover.empty:
-            raise ReplError("setup did not converge; still to do: " + "; ".join(
-                f"{s.database}: {s.summary}" for s in leftover.steps))
-        out.print(f"Done: {len(p.steps)} step(s) applied, "
-                  f"{len(p.copies)} table copy(ies) started.")
+    snap = workflow.validated(session)
+    workflow.setup(session, workflow.ConsoleReport(out), resync, snap)
     if wait:
-        estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
-        wait_for_sync(session, estimates, out, timeout)
+        workflow.wait(session, snap, out, timeout)
         out.print("Every table is ready.")
 
 
@@ -229,7 +204,7 @@ def resync(
         cfg = _config(ctx, config)
         with Session(cfg, [target]) as session:
             wanted = frozenset(configured_table(cfg, target, t) for t in tables)
-            _converge(session, _validated(session), wanted, wait, timeout)
+            _setup(session, wanted, wait, timeout)
         return EXIT_OK
 
     _run(body)
@@ -333,7 +308,7 @@ def verify(ctx: typer.Context, targets: Targets = None, config: ConfigOption = N
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
             report = run_verify(session)
-        _show(as_json, report.to_dict, lambda: render_verify(out, report))
+        _show(as_json, report.to_dict, lambda: render.verify(out, report))
         return EXIT_OK if report.ok else EXIT_PROBLEMS
 
     _run(body)

@@ -16,21 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from pydantic import BeforeValidator as Before
 from pydantic_core import PydanticCustomError
 
-OPERATIONS = ("insert", "update", "delete", "truncate")
+from .names import MAX_IDENTIFIER_BYTES, OPERATIONS, QualifiedName, bad_identifier, plain_name
+
 STRATEGIES = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
               "partial", "redact", "null", "date_trunc", "noise", "sql")
-MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL truncates longer names
 NAME_SUFFIX_BYTES = 5  # "_" + 4 characters that repl appends to "<name>_<target>"
 _MAX_PREFIX = MAX_IDENTIFIER_BYTES - 2 - NAME_SUFFIX_BYTES  # room for "_" + a 1-char target
-_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
-_PART = r'"(?:[^"]|"")+"|[^".]+'
-_QUALIFIED_RE = re.compile(rf"({_PART})\.({_PART})")
 
 Loc = tuple[str | int, ...]
-Problem = tuple[Loc, str]  # (path below the value being validated, message)
+PathProblem = tuple[Loc, str]  # (path below the value being validated, message)
 
 
-def _fail(*problems: Problem) -> NoReturn:
+def _fail(*problems: PathProblem) -> NoReturn:
     """Reports problems from inside a validator; `_problems_of` puts each at its path."""
     detail = "; ".join(message for _, message in problems)
     raise PydanticCustomError("repl", "{detail}", {"detail": detail, "problems": problems})
@@ -44,43 +41,6 @@ def kind_of(value: Any) -> str:
     kinds = {type(None): "nothing", bool: "a boolean", int: "an integer", float: "a number",
              str: "a string", list: "a list", dict: "a mapping"}
     return kinds.get(type(value), type(value).__name__)
-
-
-def _bad_identifier(name: str) -> str | None:
-    if not name or len(name.encode()) > MAX_IDENTIFIER_BYTES:
-        return f"a name must have 1 to {MAX_IDENTIFIER_BYTES} bytes"
-    return None
-
-
-@dataclass(frozen=True, order=True)
-class QualifiedName:
-    """A table name, exactly as the catalog spells it (no case folding)."""
-
-    schema: str
-    name: str
-
-    @classmethod
-    def parse(cls, text: str) -> QualifiedName:
-        """`public.users`, `'"my.schema".orders'`, `'public."My Table"'`; ValueError otherwise."""
-        match = _QUALIFIED_RE.fullmatch(text)
-        if not match:
-            raise ValueError(f"{text!r} is not schema.table (a name that contains a dot or a "
-                             "double quote is written in double quotes: '\"my.schema\".orders')")
-        parts = [p[1:-1].replace('""', '"') if p[0] == '"' else p for p in match.groups()]
-        for written, part in zip(match.groups(), parts, strict=True):
-            if written[0] != '"' and part != part.strip():
-                raise ValueError(f"{text!r} has spaces around a name (quote it if they belong)")
-            if problem := _bad_identifier(part):
-                raise ValueError(f"{text!r}: {problem}")
-        return cls(parts[0], parts[1])
-
-    def __str__(self) -> str:
-        return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
-
-
-def quote_identifier(part: str) -> str:
-    """Double-quotes a name part unless it is a plain lower-case identifier."""
-    return part if _NAME_RE.fullmatch(part) else '"' + part.replace('"', '""') + '"'
 
 
 # --- masking -----------------------------------------------------------------------------
@@ -168,11 +128,11 @@ def _names(value: Any, what: str = "column") -> tuple[str, ...]:
     """A list of distinct names of 1 to 63 bytes."""
     if not isinstance(value, list | tuple):
         _fail(((), f"expected a list of {what} names, got {kind_of(value)}"))
-    problems: list[Problem] = []
+    problems: list[PathProblem] = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
             problems.append(((i,), f"expected a {what} name, got {kind_of(item)}"))
-        elif problem := _bad_identifier(item):
+        elif problem := bad_identifier(item):
             problems.append(((i,), problem))
         elif item in value[:i]:
             problems.append(((i,), f"{what} {quoted(item)} is listed twice"))
@@ -225,7 +185,7 @@ def _distinct_tables(value: Any) -> Any:
 
 
 def _role_name(value: str) -> str:
-    if problem := _bad_identifier(value):
+    if problem := bad_identifier(value):
         _fail(((), problem))
     if value.startswith("pg_") or value in ("public", "none", "current_user", "session_user"):
         _fail(((), "reserved role name (PostgreSQL keeps pg_* and 'public' for itself)"))
@@ -233,7 +193,7 @@ def _role_name(value: str) -> str:
 
 
 def valid_prefix(name: str) -> bool:
-    return bool(_NAME_RE.fullmatch(name)) and len(name) <= _MAX_PREFIX
+    return plain_name(name) and len(name) <= _MAX_PREFIX
 
 
 def _prefix(value: str) -> str:
@@ -244,7 +204,7 @@ def _prefix(value: str) -> str:
 
 
 def _target_name(value: str, info: Any) -> str:
-    if not _NAME_RE.fullmatch(value):
+    if not plain_name(value):
         _fail(((), "a target name must match [a-z_][a-z0-9_]* (it is part of object names)"))
     prefix = (info.context or {}).get("name")
     if prefix and len(prefix) + 1 + len(value) + NAME_SUFFIX_BYTES > MAX_IDENTIFIER_BYTES:
@@ -280,7 +240,7 @@ class TableConfig(_Section):
         default_factory=dict)
 
     def model_post_init(self, _context: Any) -> None:
-        problems: list[Problem] = []
+        problems: list[PathProblem] = []
         listed = None if self.columns == "all" else set(self.columns)
         if listed is None and self.exclude:
             problems.append((("exclude",), "exclude cannot be combined with columns: all; "
@@ -382,9 +342,9 @@ _TYPES = {"dict_type": "a mapping", "model_type": "a mapping", "string_type": "a
           "float_parsing": "a number", "tuple_type": "a list", "frozen_set_type": "a list"}
 
 
-def problems_of(error: ValidationError) -> list[Problem]:
+def problems_of(error: ValidationError) -> list[PathProblem]:
     """pydantic's errors as (path, message), in words that never quote the input value."""
-    problems: list[Problem] = []
+    problems: list[PathProblem] = []
     for e in error.errors(include_url=False):
         loc, kind = tuple(p for p in e["loc"] if p != "[key]"), e["type"]
         if kind == "repl":

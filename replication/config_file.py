@@ -15,7 +15,16 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .config import Config, Loc, Problem, dsn_passwords, kind_of, problems_of, quoted, valid_prefix
+from .config import (
+    Config,
+    Loc,
+    PathProblem,
+    dsn_passwords,
+    kind_of,
+    problems_of,
+    quoted,
+    valid_prefix,
+)
 from .errors import ConfigError
 
 
@@ -36,7 +45,7 @@ _VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\
 
 
 def _interpolate(node: Any, env: Mapping[str, str], path: Loc,
-                 problems: list[Problem], used: set[str]) -> Any:
+                 problems: list[PathProblem], used: set[str]) -> Any:
     """Replaces ${VAR} and ${VAR:-default} in string values (never keys) of the parsed tree,
     so that a value cannot inject YAML structure."""
     if isinstance(node, dict):
@@ -70,7 +79,7 @@ def _dotted(path: Loc) -> str:
     return text or "(top level)"
 
 
-def _render(problems: list[Problem], substituted: set[str]) -> list[str]:
+def _render(problems: list[PathProblem], substituted: set[str]) -> list[str]:
     lines: list[str] = []
     for path, message in problems:
         # A value taken from the environment may be a password: never echo one back.
@@ -94,7 +103,7 @@ def parse_config(text: str, env: Mapping[str, str], origin: str = "repl.yaml") -
     if not isinstance(raw, dict):
         got = "the file is empty" if raw is None else f"got {kind_of(raw)}"
         raise ConfigError([f"{origin}: expected a mapping of version, source, targets; {got}"])
-    problems: list[Problem] = []
+    problems: list[PathProblem] = []
     substituted: set[str] = set()
     data = _interpolate(raw, env, (), problems, substituted)
     name = data.get("name", "repl")

@@ -12,7 +12,6 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from .config import QualifiedName
 from .errors import ConnectError
 from .redact import redact
 from .resources import load_sql_for
@@ -33,12 +32,16 @@ class Database:
     conn: psycopg.Connection
     version_num: int
 
+    def sql_text(self, name: str) -> bytes:
+        """The text of sql/<name>.sql, the variant for this server's version: repl's own
+        trusted SQL, with %(name)s parameters."""
+        return load_sql_for(name, self.version_num).encode()
+
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of sql/<name>.sql (the variant for this server's version) as dicts."""
-        text = load_sql_for(name, self.version_num)
         with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(text.encode(), params or {})  # type: ignore[arg-type]
-            return cur.fetchall()
+            cur.execute(self.sql_text(name), params or {})  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
 
     def execute(self, statement: sql.Composable | str, params: Any = None) -> None:
         with self.conn.cursor() as cur:
@@ -85,11 +88,6 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def ident(relation: QualifiedName) -> sql.Identifier:
-    """A table's qualified name as SQL."""
-    return sql.Identifier(relation.schema, relation.name)
 
 
 # libpq's complaints about a malformed conninfo quote pieces of it ("missing "=" after

@@ -29,13 +29,13 @@ from psycopg import sql
 from rich.console import Console
 from rich.text import Text
 
-from . import render
-from .apply import converge
+from . import render, slots, workflow
 from .cluster import Installation, LocalCluster, default_installation, free_port, installations
-from .config import QualifiedName
 from .config_file import load_config
-from .errors import ReplError, UsageError, ValidationFailed
-from .progress import wait_for_sync
+from .errors import UsageError
+from .names import QualifiedName
+from .plan import Plan
+from .plan.subscription import drop_statements
 from .resources import load_sql, resource_dir
 from .session import Session
 from .status import collect
@@ -252,22 +252,9 @@ def _reset_databases(cluster: LocalCluster, con: Console) -> None:
                     "pg_catalog.pg_database AS d ON d.oid = s.subdbid "
                     "WHERE d.datname = current_database()").fetchall()
                 for (sub,) in subs:
-                    ident = sql.Identifier(sub)
-                    conn.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
-                    conn.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)")
-                                 .format(ident))
-                    conn.execute(sql.SQL("DROP SUBSCRIPTION {}").format(ident))
-        for attempt in range(150):  # a walsender may hold its slot a moment longer
-            admin.execute("SELECT pg_catalog.pg_terminate_backend(active_pid) FROM "
-                          "pg_catalog.pg_replication_slots WHERE database = ANY(%s)", (names,))
-            try:
-                admin.execute("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM "
-                              "pg_catalog.pg_replication_slots WHERE database = ANY(%s)", (names,))
-                break
-            except psycopg.errors.ObjectInUse:
-                if attempt == 149:
-                    raise ReplError("the demo's replication slots stay in use") from None
-                time.sleep(0.2)
+                    for statement in drop_statements(sub):
+                        conn.execute(statement)
+        slots.drop_in_databases(admin, names)
         for db in names:
             ident = sql.Identifier(db)
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
@@ -284,26 +271,20 @@ def _load_sample(dsn: str, con: Console) -> None:
               markup=False)
 
 
+class _SetupReport(workflow.ConsoleReport):
+    def planned(self, plan: Plan) -> None:
+        self.console.print(f"\n[bold]Setup[/]: {len(plan.steps)} step(s)", markup=True)
+        super().planned(plan)
+
+
 def _setup(config_path: Path, con: Console) -> None:
     """`repl setup --wait`, then `repl status`."""
     config = load_config(config_path, os.environ)
     with Session(config) as session:
-        snap = session.snapshot()
-        if snap.errors:
-            raise ValidationFailed(snap.errors)
-        render.problems(con, snap.problems)
-        plan = session.plan(snap)
-        con.print(f"\n[bold]Setup[/]: {len(plan.steps)} step(s)", markup=True)
-        for note in plan.notes:
-            con.print(f"note: {note}", markup=False)
-        leftover = converge(session, plan, lambda number, step: con.print(
-            f"[{number}/{len(plan.steps)}] {step.database}: {step.summary}", markup=False))
-        if not leftover.empty:
-            raise ReplError("setup did not converge; still to do: " + "; ".join(
-                f"{s.database}: {s.summary}" for s in leftover.steps))
+        snap = workflow.validated(session)
+        workflow.setup(session, _SetupReport(con), snap=snap)
         con.print("\n[bold]Initial copy[/]", markup=True)
-        estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
-        wait_for_sync(session, estimates, con, SYNC_TIMEOUT_S)
+        workflow.wait(session, snap, con, SYNC_TIMEOUT_S)
         report = collect(session)
     con.print("\n[bold]Status[/]", markup=True)
     render.status(con, report)

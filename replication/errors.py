@@ -36,3 +36,12 @@ class ValidationFailed(ReplError):
 
 class ApplyError(ReplError):
     """A step of `setup` failed; the databases are left as far as the plan got."""
+
+
+class MigrationError(ApplyError):
+    """A migration of repl's schema failed (SQLAlchemy's error, whose text names the
+    statement)."""
+
+
+class SkipError(ReplError):
+    """`repl skip` cannot or must not skip: the message says why and what to do."""

@@ -8,8 +8,8 @@ import psycopg
 
 from .catalog import TargetCatalog
 from .config import Config
+from .problems import Problem, where
 from .state import subscriber_conninfo
-from .validate import Problem, where
 
 PASSWORD_FILE_ROUTE = (
     "give subscriber_dsn a passfile=PATH instead of a password (a password file the "

@@ -13,9 +13,10 @@ import hashlib
 import psycopg
 from psycopg import sql
 
-from .config import MaskSpec, QualifiedName
+from .config import MaskSpec
 from .masking_sql import install_statements
 from .model import Column, SourceColumn
+from .names import QualifiedName
 
 TRIGGER_NAME = "repl_mask"
 # Strategies whose result is text whatever the source type: the target column is text,

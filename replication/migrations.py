@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import psycopg
 
+from .errors import MigrationError
 from .resources import resource_dir
 
 # The newest revision in alembic/versions: update it with every new migration.
@@ -44,10 +45,6 @@ def _config():  # -> alembic.config.Config
     cfg = Config()
     cfg.set_main_option("script_location", str(resource_dir("alembic")))
     return cfg
-
-
-class MigrationError(Exception):
-    """A migration failed (SQLAlchemy's error, whose text names the statement)."""
 
 
 def upgrade(dsn: str) -> None:

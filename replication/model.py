@@ -10,41 +10,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from .config import OPERATIONS, QualifiedName
-
-OPERATION_LETTERS = {"insert": "i", "update": "u", "delete": "d", "truncate": "t"}
-
-
-# --- names -------------------------------------------------------------------------------
-
-def subscription_name(prefix: str, target: str) -> str:
-    """Also the name of its slot on the source."""
-    return f"{prefix}_{target}"
-
-
-def is_sync_slot(slot: str, subscription_oid: int, system_identifier: str) -> bool:
-    """Table-sync slots are named pg_<subscription oid>_sync_<relid>_<system id of the
-    subscriber>: the oid alone could be another target server's subscription's."""
-    return re.fullmatch(rf"pg_{subscription_oid}_sync_\d+_{re.escape(system_identifier)}",
-                        slot) is not None
-
-
-def sync_slot_pattern(subscription_oid: int, system_identifier: str) -> str:
-    """The LIKE pattern of those slot names (underscores escaped: LIKE's any-character)."""
-    return f"pg\\_{subscription_oid}\\_sync\\_%\\_{system_identifier}"
-
-
-def publication_name(prefix: str, target: str, operations: frozenset[str]) -> str:
-    """One publication per distinct operation set of a target: repl_dev_iudt, repl_dev_i."""
-    letters = "".join(OPERATION_LETTERS[op] for op in OPERATIONS if op in operations)
-    return f"{prefix}_{target}_{letters}"
-
-
-def operations_of(pubinsert: bool, pubupdate: bool, pubdelete: bool, pubtruncate: bool
-                  ) -> frozenset[str]:
-    flags = dict(zip(OPERATIONS, (pubinsert, pubupdate, pubdelete, pubtruncate), strict=True))
-    return frozenset(op for op, on in flags.items() if on)
-
+from .config import MaskSpec
+from .names import QualifiedName
 
 # --- source side -------------------------------------------------------------------------
 
@@ -196,6 +163,11 @@ class Slot:
     inactive_seconds: float | None = None  # PostgreSQL 17+: since its consumer left
 
 
+# pg_subscription_rel.srsubstate of a table being copied: its table-sync slot is in use,
+# or about to be.
+COPYING = ("i", "d", "f")
+
+
 @dataclass(frozen=True)
 class RelationSync:
     """One table of a subscription (pg_subscription_rel), with its running COPY if any."""
@@ -247,6 +219,8 @@ class TargetTable:
     mask_trigger: str | None = None  # the trigger's pg_trigger.tgenabled ("A": always)
     # desired only: the statements creating its custom `sql` mask functions
     mask_sql: tuple[str, ...] = field(default=(), compare=False)
+    # desired only: the masked columns and their strategies, by column name
+    masks: tuple[tuple[str, MaskSpec], ...] = field(default=(), compare=False)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -286,6 +260,10 @@ class TargetState:
     roles: tuple[Role, ...] = ()  # actual: only the roles that exist
     managed_roles: frozenset[str] = frozenset()  # recorded in repl.managed_role
     owner: Owner | None = None  # recorded in repl.owner
+    # actual: table-sync slots the subscription's copies left behind on the source
+    sync_slots: tuple[str, ...] = ()
+    # desired: tables no longer wanted are dropped, not kept with their data (teardown)
+    drop_tables: bool = False
     estimated_rows: dict[QualifiedName, int | None] = field(
         default_factory=dict, compare=False)
 

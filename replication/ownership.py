@@ -12,12 +12,13 @@ comment (Owner.marker). A config whose names are taken by another's objects is r
 
 from __future__ import annotations
 
+from . import slots
 from .catalog import STATE_TABLES, SourceCatalog, TargetCatalog
 from .config import Config
 from .migrations import newer_revision
-from .model import Owner, Publication, subscription_name
-from .state import owns_publication
-from .validate import REPL_SCHEMA, Problem, where
+from .model import Owner, Publication
+from .names import owns_publication, subscription_name
+from .problems import REPL_SCHEMA, Problem, where
 
 
 def theirs_marker(marker: str | None, owner: Owner | None) -> bool:
@@ -95,4 +96,4 @@ def _leftover_hint(config_name: str, target: str, pub_name: str, pub: Publicatio
     return (f". If no other database subscribes to it (a leftover of this target's own, "
             f"after a teardown while the source was unreachable or a re-created target "
             f"database), drop it on the source: DROP PUBLICATION {pub_name}; and, if no "
-            f"subscriber uses it, SELECT pg_drop_replication_slot('{slot}');")
+            f"subscriber uses it, {slots.drop_by_hand(slot)}")

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from .config import QualifiedName
 from .errors import ValidationFailed
-from .masking import create_function, function_name, store_key
+from .masking import TRIGGER_NAME, create_function, function_name, store_key
 from .masking_sql import install_statements
-from .plan import ident
+from .names import QualifiedName, ident
+from .problems import REPL_SCHEMA, where
 from .session import Session, configured_table
 from .state import desired
-from .validate import REPL_SCHEMA, where
 
 PREVIEW_TABLE = sql.Identifier("pg_temp", "repl_preview")
 
@@ -100,6 +99,7 @@ def _install_masking(session: Session, target: str, keys: tuple[bytes, bytes, st
     for statement in sql_masks:
         db.execute_one(sql.SQL(statement))
     db.execute(create_function(relation, body))
-    db.execute(sql.SQL("CREATE TRIGGER repl_mask BEFORE INSERT OR UPDATE ON {} "
+    db.execute(sql.SQL("CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {} "
                        "FOR EACH ROW EXECUTE FUNCTION {}()").format(
-        PREVIEW_TABLE, sql.Identifier("repl", function_name(relation))))
+        sql.Identifier(TRIGGER_NAME), PREVIEW_TABLE,
+        sql.Identifier("repl", function_name(relation))))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .catalog import TargetCatalog
 from .config import TargetConfig
 from .exposure import conninfo_has_password
-from .validate import Problem, where
+from .problems import Problem, where
 
 
 def check_target_privileges(name: str, target: TargetConfig, cat: TargetCatalog,

@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .catalog import subscriptions
-from .config import QualifiedName
 from .errors import ReplError
-from .model import subscription_name
+from .names import QualifiedName, subscription_name
 from .session import Session
 
 POLL_S = 0.5

@@ -16,9 +16,10 @@ from rich.text import Text
 
 from .plan import Plan
 from .preview import Preview
+from .problems import Problem
 from .redact import redact_data
 from .status import StatusReport
-from .validate import Problem
+from .verify import TableVerification, VerifyReport
 
 
 def console(stderr: bool = False) -> Console:
@@ -82,7 +83,7 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
         "steps": [
             {"database": s.database, "summary": s.summary, "sql": s.text() if s.statements
              else None, "transactional": s.transactional, "hazards": list(s.hazards),
-             "action": s.action}
+             "action": s.kind}
             for s in p.steps
         ],
         "copies": [{"target": c.target, "table": str(c.relation),
@@ -184,3 +185,31 @@ def status_view(con: Console, report: StatusReport) -> Group:
         where = ", ".join(unhealthy) if unhealthy else "source"
         parts.append(Text(f"UNHEALTHY: {where}", style="red"))
     return Group(*parts)
+
+
+def verify(con: Console, report: VerifyReport) -> None:
+    t = table(con, "target", "table", "state", "source rows", "target rows",
+                     "checksum", "raw values", "result", title="Data verification")
+    for target in report.targets:
+        for tv in target.tables:
+            t.add_row(target.target, tv.table, tv.state, _count(tv.source_rows),
+                      _count(tv.target_rows), tv.checksum or "-", _raw(tv),
+                      Text("ok", style="green") if tv.ok else Text("FAILED", style="red"))
+    con.print(t)
+    for target in report.targets:
+        for note in target.notes:
+            con.print(f"note: target {target.target}: {note}", markup=False)
+        for tv in target.tables:
+            for note in tv.notes:
+                con.print(f"note: target {target.target}, table {tv.table}: {note}",
+                          markup=False)
+    for line in report.problems:
+        con.print(f"[red]problem:[/] {escape(line)}", markup=True)
+    con.print("OK: every table matches its source." if report.ok
+              else f"{len(report.problems)} problem(s) found.", markup=False)
+
+
+def _raw(tv: TableVerification) -> str:
+    if tv.raw_check != "done":
+        return "-" if tv.raw_check == "no masked columns" else tv.raw_check
+    return ", ".join(f"{m.column}: {_count(m.raw_rows)}" for m in tv.masked)

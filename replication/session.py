@@ -7,28 +7,27 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from . import catalog
+from . import catalog, slots
 from .catalog import SourceCatalog, TargetCatalog
-from .config import Config, QualifiedName
+from .config import Config
 from .db import Database, connect, dsn_problem
 from .errors import ConnectError, UsageError
 from .exposure import check_exposure
-from .model import RowFilter, subscription_name
+from .model import RowFilter, TargetState
+from .names import QualifiedName, owns_publication, subscription_name
 from .ownership import another_configs, check_ownership, slot_of_another_config
 from .plan import Plan, merge, plan_target
 from .privileges import check_target_privileges
-from .state import actual, desired, owns_publication, subscriber_conninfo
-from .validate import (
-    Problem,
-    check_config,
+from .probes import probe_mask_expressions, probe_row_filters
+from .problems import Problem
+from .server_checks import (
     check_distinct_databases,
     check_roles,
     check_source_server,
     check_target_server,
-    probe_mask_expressions,
-    probe_row_filters,
-    unclassified_columns,
 )
+from .state import Desired, actual, desired, subscriber_conninfo
+from .validate import check_config, unclassified_columns
 
 
 @dataclass
@@ -150,12 +149,12 @@ class Session:
         snap.problems += check_source_server(src, new_slots, need_publications=True)
         snap.problems += check_distinct_databases(src, targets)
         names = {subscription_name(self.config.name, t): t for t in self.target_names}
-        for row in self.source.query("catalog/slots_elsewhere", {"names": list(names)}):
+        for slot, database in slots.elsewhere(self.source, list(names)).items():
             snap.problems.append(Problem(
-                "error", f"target {names[row['slot_name']]}",
-                f"replication slot {row['slot_name']} already exists for database "
-                f"{row['database']} of the source's cluster (slot names are cluster-wide); "
-                "give this config another `name`"))
+                "error", f"target {names[slot]}",
+                f"replication slot {slot} already exists for database {database} of the "
+                "source's cluster (slot names are cluster-wide); give this config another "
+                "`name`"))
         snap.problems += check_ownership(self.config, src, targets)
         for name, cat in targets.items():
             snap.problems += check_target_server(name, cat)
@@ -211,8 +210,8 @@ class Session:
                     "warning", "source",
                     f"replication slot {name} belongs to no configured target and keeps "
                     f"{slot.retained_bytes or 0} bytes of WAL{growing}; run `repl "
-                    "teardown` with the config that created it, or drop it: SELECT "
-                    f"pg_drop_replication_slot('{name}');",
+                    f"teardown` with the config that created it, or drop it: "
+                    f"{slots.drop_by_hand(name)}",
                     kind="orphan slot" if slot.active else "orphan slot retaining WAL"))
         for name, pub in src.publications.items():
             if not any(owns_publication(self.config.name, t, name) for t in self.config.targets) \
@@ -240,14 +239,20 @@ class Session:
         return self.config.model_copy(update={
             "targets": {n: self.config.targets[n] for n in self.target_names}})
 
+    def states(self, snap: Snapshot, expand_all: bool = True
+               ) -> tuple[Desired, dict[str, TargetState]]:
+        """Desired and actual state of every selected target. Only call on a snapshot
+        without errors (desired assumes the config's tables and columns exist)."""
+        want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names,
+                       expand_all)
+        return want, actual(self.config, snap.source, snap.targets, self.target_names)
+
     def plans(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset(),
               expand_all: bool = True) -> tuple[dict[str, Plan], list[str]]:
         """Per target, the steps converging it (re-copying the `resync` tables too); and
         the notes on the config. Only call on a snapshot without errors.
         """
-        want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names,
-                       expand_all)
-        have = actual(self.config, snap.source, snap.targets, self.target_names)
+        want, have = self.states(snap, expand_all)
         return {
             n: plan_target(want.states[n], have[n], snap.targets[n].schemas, resync)
             for n in self.target_names

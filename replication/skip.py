@@ -17,25 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import struct
-import time
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
+from . import slots
 from .catalog import subscriptions
 from .db import Database
-from .errors import ReplError
-from .model import Subscription, subscription_name
+from .diagnosis import watch_subscription
+from .errors import SkipError
+from .model import Subscription
+from .names import subscription_name
 from .session import Session
-from .status import watch_subscription
 
 IDLE_TIMEOUT_S = 30.0
 PEEK_BATCH = 10_000  # changes decoded per round while looking for the failing transaction
-
-
-class SkipError(ReplError):
-    pass
 
 
 @dataclass
@@ -73,26 +70,16 @@ def failing_transaction(source: Database, slot: str, publications: frozenset[str
     that ends after `applied_up_to`, or None when there is none.
 
     Decoding stops after `limit` changes (whole transactions), raised while nothing is
-    found; the rows come through a server-side cursor, so a large transaction is read,
-    not held, by repl.
+    found: peeking always starts at the slot's confirmed position.
     """
     limit = PEEK_BATCH
     while True:
-        query = sql.SQL(
-            "SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes("
-            "{}, NULL, {}, 'proto_version', '1', 'publication_names', {})").format(
-                sql.Literal(slot), sql.Literal(limit),
-                sql.Literal(_publication_list(publications)))
-        with source.conn.transaction():
-            # Decoding a long backlog may take longer than repl's usual source timeout.
-            source.execute("SET LOCAL statement_timeout = '10min'")
-            with source.conn.cursor(name="repl_skip_peek") as cur:
-                cur.itersize = 1000
-                cur.execute(query)
-                found, seen = _first_after(cur, applied_up_to)
+        changes = slots.peek_changes(source, slot, _publication_list(publications), limit)
+        with contextlib.closing(changes):  # ends its transaction before going on
+            found, seen = _first_after(changes, applied_up_to)
         if found is not None or seen < limit:
             return found
-        limit *= 4  # peeking always starts at the slot's confirmed position
+        limit *= 4
 
 
 def _first_after(rows, applied_up_to: int) -> tuple[tuple[int, int, set[str], int] | None,
@@ -103,9 +90,8 @@ def _first_after(rows, applied_up_to: int) -> tuple[tuple[int, int, set[str], in
     current: tuple[int, int] | None = None
     tables: set[str] = set()
     changes = seen = 0
-    for (data,) in rows:
+    for data in rows:
         seen += 1
-        data = bytes(data)
         kind = chr(data[0])
         if kind == "B":
             final_lsn, _, xid = struct.unpack_from("!QqI", data, 1)
@@ -129,16 +115,6 @@ def _first_after(rows, applied_up_to: int) -> tuple[tuple[int, int, set[str], in
         elif kind == "C" and current:
             return (current[0], current[1], tables, changes), seen
     return None, seen
-
-
-def _wait_idle(source: Database, slot: str) -> None:
-    deadline = time.monotonic() + IDLE_TIMEOUT_S
-    while source.scalar("SELECT active FROM pg_catalog.pg_replication_slots "
-                        "WHERE slot_name = %s", (slot,)):
-        if time.monotonic() > deadline:
-            raise SkipError(f"replication slot {slot} is still in use {IDLE_TIMEOUT_S:.0f} s "
-                            "after its subscription was disabled")
-        time.sleep(0.2)
 
 
 def _subscription(session: Session, target: str) -> Subscription:
@@ -186,7 +162,9 @@ def skip(session: Session, target: str) -> Skipped:
     ident = sql.Identifier(sub.name)
     db.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident))
     try:
-        _wait_idle(source, sub.slot_name)
+        if not slots.await_idle(source, sub.slot_name, IDLE_TIMEOUT_S):
+            raise SkipError(f"replication slot {sub.slot_name} is still in use "
+                            f"{IDLE_TIMEOUT_S:.0f} s after its subscription was disabled")
         applied = db.scalar("SELECT remote_lsn::text FROM pg_catalog.pg_replication_origin_status"
                             " WHERE external_id = %s", (f"pg_{sub.oid}",))
         found = failing_transaction(source, sub.slot_name, sub.publications,

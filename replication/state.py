@@ -7,18 +7,18 @@ the same objects out of the catalogs. The planner diffs the two.
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 
 from .catalog import SourceCatalog, TargetCatalog
-from .config import OPERATIONS, Config, QualifiedName
+from .columns import published_columns, requested_columns
+from .config import Config
 from .masking import create_sql_mask, library_version, target_column, trigger_body
 from .masking_sql import padded_keys
 from .migrations import head_revision
 from .model import (
-    OPERATION_LETTERS,
+    COPYING,
     ConninfoDigest,
     Owner,
     Publication,
@@ -28,10 +28,15 @@ from .model import (
     Subscription,
     TargetState,
     TargetTable,
+)
+from .names import (
+    OPERATIONS,
+    QualifiedName,
+    owns_publication,
     publication_name,
     subscription_name,
 )
-from .validate import published_columns, requested_columns
+from .slots import is_sync_slot
 
 
 @dataclass
@@ -102,6 +107,7 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                                for c, spec in sorted(table.mask.items())
                                if spec.strategy == "sql"),
                 mask_trigger="A" if table.mask else None,
+                masks=tuple(sorted((c, spec) for c, spec in table.mask.items() if c in columns)),
             ))
             estimates[relation] = src.estimated_rows
         owner = desired_owner(config, target, catalogs[target].owner)
@@ -154,15 +160,6 @@ def _ops_key(ops: frozenset[str]) -> tuple[int, ...]:
     return tuple(OPERATIONS.index(op) for op in OPERATIONS if op in ops)
 
 
-def owns_publication(prefix: str, target: str, name: str) -> bool:
-    """repl_dev_iu belongs to target dev; repl_dev_eu_i does not (it is dev_eu's)."""
-    letters = "".join(OPERATION_LETTERS[op] for op in OPERATIONS)
-    suffix = name.removeprefix(f"{prefix}_{target}_")
-    if suffix == name or not re.fullmatch(f"[{letters}]+", suffix):
-        return False
-    return "".join(c for c in letters if c in suffix) == suffix
-
-
 # The actual connection string of a subscription whose digest differs from the wanted one.
 CONNINFO_CHANGED = "(changed since the last setup)"
 
@@ -179,23 +176,26 @@ def _known_conninfo(sub: Subscription | None, recorded: ConninfoDigest | None,
     return replace(sub, conninfo=wanted if same else CONNINFO_CHANGED)
 
 
-def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
+def actual(config: Config, source: SourceCatalog | None, catalogs: dict[str, TargetCatalog],
            targets: list[str]) -> dict[str, TargetState]:
+    """What exists of each target's objects. Without the source (out of reach), nothing
+    on it is known: no publication, no slot."""
     states = {}
+    publications = source.publications if source is not None else {}
     for target in targets:
         cat = catalogs[target]
         name = subscription_name(config.name, target)
         states[target] = TargetState(
             target=target,
             publications=tuple(
-                pub for pub_name, pub in sorted(source.publications.items())
+                pub for pub_name, pub in sorted(publications.items())
                 if owns_publication(config.name, target, pub_name)
             ),
             subscription=_known_conninfo(cat.subscriptions.get(name),
                                          cat.conninfo_digests.get(name),
                                          subscriber_conninfo(config)),
             tables=tuple(cat.tables.values()),
-            slot=source.slots.get(name),
+            slot=source.slots.get(name) if source is not None else None,
             schema_revision=cat.schema_revision,
             mask_keys=cat.mask_keys,
             masking_version=cat.masking_version,
@@ -203,5 +203,31 @@ def actual(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCata
                                                       | cat.managed_roles) if n in cat.roles),
             managed_roles=cat.managed_roles,
             owner=cat.owner,
+            sync_slots=leftover_sync_slots(source, cat.subscriptions.get(name),
+                                           cat.info.system_identifier)
+            if source is not None else (),
         )
     return states
+
+
+def leftover_sync_slots(source: SourceCatalog, sub: Subscription | None,
+                        system_identifier: str) -> tuple[str, ...]:
+    """The subscription's table-sync slots that no copy uses: PostgreSQL drops them when
+    a table's copy is done, but one left behind (a sync worker killed at the wrong time,
+    a subscription dropped without its slots) keeps production's WAL without bound."""
+    if sub is None or sub.oid is None or any(s.state in COPYING for s in sub.table_states):
+        return ()
+    return tuple(name for name, slot in sorted(source.slots.items())
+                 if is_sync_slot(name, sub.oid, system_identifier) and not slot.active)
+
+
+def torn_down(have: TargetState, drop_tables: bool, keep_schema: bool) -> TargetState:
+    """The desired state of a target being torn down: nothing of repl's, but its tables
+    (unless `drop_tables`) and its reader roles, which are cluster-wide and may serve
+    others; repl's schema too while `keep_schema` (its record of the target is what tells
+    the leftovers on an unreachable source from another config's later)."""
+    return TargetState(
+        target=have.target, publications=(), subscription=None, tables=(),
+        schema_revision=have.schema_revision if keep_schema else None,
+        roles=have.roles, managed_roles=have.managed_roles, owner=have.owner,
+        drop_tables=drop_tables)

@@ -9,20 +9,22 @@ the data path and puts nothing but publications and slots on the source. See `la
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from . import slots
 from .config import Config
 from .db import describe
-from .model import Slot, Subscription, is_sync_slot, subscription_name
+from .diagnosis import WATCH_LIMIT_S, SubscriptionWatch, apply_failing, way_out
+from .model import Slot, Subscription
+from .names import QualifiedName, subscription_name
+from .plan import plan_target
 from .session import Session, Snapshot
+from .state import leftover_sync_slots
 
 # `status --json` keeps this shape; a field is only ever added. A change that removes or
 # renames one increments the number.
 JSON_FORMAT = 1
 
-# A table being copied: its table-sync slot is in use, or about to be.
-COPYING = ("i", "d", "f")
 SYNC_STATES = {
     "i": "initializing",
     "d": "copying",
@@ -31,11 +33,6 @@ SYNC_STATES = {
     "r": "ready",
 }
 
-# A subscription that looks stuck on an apply error is watched for at most this long
-# (PostgreSQL restarts a failed apply worker every wal_retrieve_retry_interval, 5 s by
-# default, and a conflict fails it again at once).
-WATCH_LIMIT_S = 12.0
-WATCH_POLL_S = 0.25
 # Flushed WAL a walsender may not have sent yet while still keeping up with the source.
 UNSENT_SLACK = 1024 * 1024
 # Warn when a slot has used this share of its max_slot_wal_keep_size budget.
@@ -140,86 +137,6 @@ def copy_progress(ts: TableStatus) -> None:
         ts.eta_seconds = max(ts.estimated_rows - ts.rows_copied, 0) / ts.rows_per_second
 
 
-def apply_failing(sub: Subscription, slot: Slot | None,
-                  watch: Callable[[Subscription], str | None]) -> str | None:
-    """Why the subscription is stuck on an apply error, or None.
-
-    The error counters only grow, and a dropped connection counts too: a count says
-    nothing about now, and neither does a worker that has just restarted, which is what
-    both a conflict loop and a healed fault look like at one instant. So a suspect
-    subscription (errors counted, its worker down or young, its slot behind) is watched
-    for one retry interval: failing if the count grows while the slot stands still.
-    """
-    if not sub.apply_error_count:
-        return None
-    if not sub.enabled and sub.disable_on_error:
-        return (f"PostgreSQL disabled it after an apply error (disable_on_error; "
-                f"{sub.apply_error_count} apply error(s) counted in pg_stat_subscription_stats)")
-    if not sub.enabled:
-        return None  # disabled by someone: reported as such
-    young = sub.worker_age_seconds is not None and sub.worker_age_seconds < WATCH_LIMIT_S
-    behind = slot is not None and not slot.caught_up and (slot.lag_bytes or 0) > 0
-    if (not sub.worker_pid or young) and behind:
-        return watch(sub)
-    return None
-
-
-class SubscriptionWatch:
-    """The watch of `apply_failing`, on the session's connections, within a time budget
-    shared by every target of one report (a metrics scrape must answer in time). A watch
-    the budget cut short says so in `inconclusive`."""
-
-    def __init__(self, session: Session, target: str, slot_name: str, deadline: float):
-        self.db, self.source = session.db(target), session.db("source")
-        self.slot_name, self.deadline = slot_name, deadline
-        self.inconclusive = False
-
-    def errors(self, oid: int | None) -> int:
-        return self.db.scalar("SELECT apply_error_count FROM "
-                              "pg_catalog.pg_stat_subscription_stats WHERE subid = %s",
-                              (oid,)) or 0
-
-    def confirmed(self) -> str | None:
-        return self.source.scalar("SELECT confirmed_flush_lsn::text FROM "
-                                  "pg_catalog.pg_replication_slots WHERE slot_name = %s",
-                                  (self.slot_name,))
-
-    def __call__(self, sub: Subscription) -> str | None:
-        retry = self.db.scalar("SELECT setting::float8 / 1000 FROM pg_catalog.pg_settings "
-                               "WHERE name = 'wal_retrieve_retry_interval'") or 5.0
-        started, first, moves = time.monotonic(), self.errors(sub.oid), 0
-        wanted_end = started + min(retry + 2.0, WATCH_LIMIT_S)
-        end = min(wanted_end, self.deadline)
-        last = self.confirmed()
-        while time.monotonic() < end:
-            time.sleep(WATCH_POLL_S)
-            now = self.errors(sub.oid)
-            if now > first:
-                return (f"its apply error count in pg_stat_subscription_stats rose from "
-                        f"{first} to {now} in {time.monotonic() - started:.0f} s while its "
-                        "slot stood still")
-            if (lsn := self.confirmed()) != last:
-                last, moves = lsn, moves + 1
-                if moves >= 2:  # applying and confirming: catching up, not stuck
-                    return None
-        self.inconclusive = end < wanted_end
-        return None
-
-
-def watch_subscription(session: Session, target: str, slot_name: str,
-                       budget: float = WATCH_LIMIT_S) -> SubscriptionWatch:
-    return SubscriptionWatch(session, target, slot_name, time.monotonic() + budget)
-
-
-def way_out(name: str, sub_name: str) -> str:
-    return (f"a change from the source cannot be applied on target {name}, most often a row "
-            "written directly into a target table (duplicate key) or a target table changed "
-            "by hand; the target's server log names the table and key. Ways out: remove the "
-            "conflicting target rows and replication resumes by itself; or `repl skip "
-            f"{name}` skips the failing source transaction (its changes are then missing on "
-            f"{name}: `repl resync {name} TABLE` copies the table again)")
-
-
 def _slot_findings(status: TargetStatus, slot: Slot | None, sub_name: str) -> None:
     problems, warnings = status.problems, status.warnings
     if slot is None:
@@ -276,22 +193,16 @@ def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) ->
     return status
 
 
-def leftover_sync_slots(snap: Snapshot, sub: Subscription | None,
-                        system_identifier: str) -> list[str]:
-    """The subscription's table-sync slots that no copy uses: PostgreSQL drops them when
-    a table's copy is done, but one left behind (a sync worker killed at the wrong time,
-    a subscription dropped without its slots) keeps production's WAL without bound."""
-    if sub is None or sub.oid is None or any(s.state in COPYING for s in sub.table_states):
-        return []
+def leftover_sync_slot_problems(snap: Snapshot, sub: Subscription | None,
+                                system_identifier: str) -> list[str]:
     return [f"table-sync slot {name} on the source is left over from a copy and keeps "
-            f"{slot.retained_bytes or 0} bytes of WAL; drop it: SELECT "
-            f"pg_drop_replication_slot('{name}');"
-            for name, slot in sorted(snap.source.slots.items())
-            if is_sync_slot(name, sub.oid, system_identifier) and not slot.active]
+            f"{snap.source.slots[name].retained_bytes or 0} bytes of WAL; drop it: "
+            f"{slots.drop_by_hand(name)}"
+            for name in leftover_sync_slots(snap.source, sub, system_identifier)]
 
 
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
-                  watch: SubscriptionWatch) -> TargetStatus:
+                  masked: set[QualifiedName], watch: SubscriptionWatch) -> TargetStatus:
     cat = snap.targets[name]
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
@@ -338,7 +249,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                 "and its worker restarting or down: not watched long enough to tell whether "
                 "it is stuck on a conflict; `repl status` watches it for a retry interval")
     _slot_findings(status, slot, sub_name)
-    problems += leftover_sync_slots(snap, sub, cat.info.system_identifier)
+    problems += leftover_sync_slot_problems(snap, sub, cat.info.system_identifier)
     for relation in config.targets[name].tables:
         sync = sub.sync_of(relation) if sub else None
         src = snap.source.tables.get(relation)
@@ -354,7 +265,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                         "target's server log" if state and status.sync_errors else "")
             problems.append(f"table {relation} is {ts.state}"
                             + ("" if state else " (not in the subscription)") + retrying)
-        if config.targets[name].tables[relation].mask:
+        if relation in masked:
             here = cat.tables.get(relation)
             trigger = here.mask_trigger if here else None
             if trigger != "A":
@@ -374,15 +285,21 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
     deadline = time.monotonic() + watch_budget
     config = session.config
     drift: dict[str, list[str]] = {n: [] for n in session.target_names}
+    # The masked tables as the desired state has them; from the config when the config
+    # does not validate (a table missing on the source), so that a lost trigger still shows.
+    masked = {n: {r for r, t in config.targets[n].tables.items() if t.mask}
+              for n in session.target_names}
     if not snap.errors:
         # A column added on production under `columns: all` is unclassified until the
         # next setup picks it up: not drift (SPEC: unclassified alone is not unhealthy).
-        plans, _ = session.plans(snap, expand_all=False)
-        for name, plan in plans.items():
+        want, have = session.states(snap, expand_all=False)
+        for name in session.target_names:
+            plan = plan_target(want.states[name], have[name], snap.targets[name].schemas)
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps
-                           if s.action != "await_slot"]
+                           if s.kind != "await_slot"]
+            masked[name] = {t.relation for t in want.states[name].tables if t.mask_function}
     reports = {
-        n: target_status(config, n, snap, drift[n],
+        n: target_status(config, n, snap, drift[n], masked[n],
                          SubscriptionWatch(session, n, subscription_name(config.name, n),
                                            deadline))
         for n in session.target_names

@@ -24,18 +24,15 @@ from dataclasses import asdict, dataclass, field
 
 import psycopg
 from psycopg import sql
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
 
-from .config import MaskSpec, QualifiedName
+from . import slots
+from .config import MaskSpec
 from .db import Database
 from .errors import ValidationFailed
 from .masking import KEYED, mask_expression
 from .model import SourceColumn, Subscription, TargetState, TargetTable
-from .plan import ident
+from .names import QualifiedName, ident
 from .redact import redact
-from .render import table as render_table
 from .session import Session, Snapshot
 from .state import desired
 from .status import SYNC_STATES
@@ -167,7 +164,7 @@ def _verify_target(session: Session, snap: Snapshot, state: TargetState,
     checks = []
     for spec in state.tables:
         rel = spec.relation
-        masks = session.config.targets[name].tables[rel].mask
+        masks = dict(spec.masks)
         result = TableVerification(str(rel), "ready")
         result.checksum_columns = [c.name for c in spec.columns if c.name not in masks]
         result.masked = [MaskedColumn(c.name, masks[c.name].strategy)
@@ -336,19 +333,19 @@ def _await(source: Database, report: TargetVerification, slot: str | None,
         return
     deadline = time.monotonic() + timeout
     while True:
-        rows = source.query("verify/slot_confirmed", {"lsn": report.source_lsn, "slot": slot})
-        if not rows or rows[0]["caught_up"] is None:
+        caught_up, behind = slots.confirmed_up_to(source, slot, report.source_lsn)
+        if caught_up is None:
             report.caught_up = False
             report.notes.append(f"replication slot {slot} is missing or has confirmed nothing")
             return
-        if rows[0]["caught_up"]:
+        if caught_up:
             report.caught_up = True
             return
         if time.monotonic() > deadline:
             report.caught_up = False
             report.notes.append(
                 f"the subscription had not applied the source's changes up to "
-                f"{report.source_lsn} after {timeout:.0f} s ({rows[0]['behind_bytes']} bytes "
+                f"{report.source_lsn} after {timeout:.0f} s ({behind} bytes "
                 "behind): differences may be replication lag")
             return
         time.sleep(POLL_S)
@@ -383,34 +380,3 @@ def _compare(check: _Check) -> None:
 
 
 # --- human output ---------------------------------------------------------------------
-
-def render_verify(con: Console, report: VerifyReport) -> None:
-    t = render_table(con, "target", "table", "state", "source rows", "target rows",
-                     "checksum", "raw values", "result", title="Data verification")
-    for target in report.targets:
-        for tv in target.tables:
-            t.add_row(target.target, tv.table, tv.state, _count(tv.source_rows),
-                      _count(tv.target_rows), tv.checksum or "-", _raw(tv),
-                      Text("ok", style="green") if tv.ok else Text("FAILED", style="red"))
-    con.print(t)
-    for target in report.targets:
-        for note in target.notes:
-            con.print(f"note: target {target.target}: {note}", markup=False)
-        for tv in target.tables:
-            for note in tv.notes:
-                con.print(f"note: target {target.target}, table {tv.table}: {note}",
-                          markup=False)
-    for line in report.problems:
-        con.print(f"[red]problem:[/] {escape(line)}", markup=True)
-    con.print("OK: every table matches its source." if report.ok
-              else f"{len(report.problems)} problem(s) found.", markup=False)
-
-
-def _count(n: int | None) -> str:
-    return "-" if n is None else str(n)
-
-
-def _raw(tv: TableVerification) -> str:
-    if tv.raw_check != "done":
-        return "-" if tv.raw_check == "no masked columns" else tv.raw_check
-    return ", ".join(f"{m.column}: {_count(m.raw_rows)}" for m in tv.masked)

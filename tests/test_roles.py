@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from replication.roles import create_role
+from replication.plan.roles import create_role
 
 from conftest import rows
 

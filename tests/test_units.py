@@ -15,9 +15,9 @@ from replication.model import (
     TargetState,
     TargetTable,
 )
+from replication.names import owns_publication
 from replication.plan import plan_target
 from replication.redact import Redactor, redact, redact_conninfo, redact_data
-from replication.state import owns_publication
 
 
 def test_publication_ownership_is_unambiguous():
@@ -119,7 +119,7 @@ def test_read_only_commands_do_not_import_alembic():
 def test_table_sync_slots_are_matched_with_the_subscribers_system_identifier():
     """Two target servers can each have a subscription with OID 16400: teardown of one
     must not take the other's table-sync slots."""
-    from replication.model import is_sync_slot, sync_slot_pattern
+    from replication.slots import is_sync_slot, sync_slot_pattern
 
     ours = "7312345678901234567"
     assert is_sync_slot(f"pg_16400_sync_16384_{ours}", 16400, ours)

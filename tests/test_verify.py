@@ -14,8 +14,9 @@ from psycopg import sql
 from rich.console import Console
 
 from replication.config_file import load_config
+from replication.render import verify as render_verify
 from replication.session import Session
-from replication.verify import VerifyReport, render_verify, verify
+from replication.verify import VerifyReport, verify
 
 from conftest import rows, wait_until
 

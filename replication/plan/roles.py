@@ -9,10 +9,16 @@ the cluster tells them from roles of others, which `check` refuses to take over.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from psycopg import sql
 
-from .db import ident
-from .model import Role, TargetState
+from ..model import Role, TargetState
+from ..names import ident
+from .steps import Step
+
+if TYPE_CHECKING:
+    from .diff import TargetDiff
 
 
 def _names(idents: list[sql.Composable]) -> sql.Composable:
@@ -34,6 +40,11 @@ def create_role(name: str) -> sql.Composable:
     ).format(role=sql.Identifier(name), name=sql.Literal(name),
              marker=sql.Literal(Role.MARKER))
     return sql.SQL("DO {}").format(sql.Literal(block.as_string()))
+
+
+def grants(d: TargetDiff) -> list[Step]:
+    return [Step(d.target, summary, tuple(statements))
+            for statements, summary in role_steps(d.want, d.have)]
 
 
 def role_steps(want: TargetState, have: TargetState

@@ -1,0 +1,44 @@
+"""The diff of desired and actual state as an ordered list of steps: the whole order here.
+
+A table is (re)copied the way PostgreSQL allows: taken out of its publication, the
+subscriber waited for until it applied everything sent before, the subscription
+refreshed without copying (it forgets the table), the target table emptied and
+reshaped, the table added back with its column list and row filter, and the
+subscription refreshed with copy. Teardown is the same plan against a desired state
+without a subscription (state.torn_down).
+"""
+
+from __future__ import annotations
+
+from ..model import TargetState
+from ..names import QualifiedName
+from . import masking, publications, roles, schema, slot, subscription, tables
+from .diff import Copy, TargetDiff
+from .steps import SOURCE, Plan, Step, merge
+
+__all__ = ["SOURCE", "Copy", "Plan", "Step", "merge", "plan_target"]
+
+
+def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
+                resync: frozenset[QualifiedName] = frozenset()) -> Plan:
+    """Steps that converge one target, and its publications and slot on the source."""
+    d = TargetDiff(want, have, frozenset(target_schemas), resync)
+    steps = [
+        # 1. Target: what the rest stands on; a subscription that can never stream goes.
+        *tables.create_schemas(d), *schema.migrate(d), *schema.record_owner(d),
+        *subscription.drop(d), *masking.install(d), *masking.hold_back(d),
+        *subscription.enable(d), *tables.create(d),
+        # 2. Source, then target: tables to copy again or no longer wanted leave their
+        #    publications, and the subscription forgets them.
+        *publications.remove_entries(d), *subscription.forget(d),
+        # 3. Target: each table to copy is emptied, reshaped and masked before a row comes.
+        *[s for rel in d.copies for s in (*tables.empty(d, rel), *masking.trigger(d, rel))],
+        *masking.drop_unwanted(d), *roles.grants(d),
+        # 4. Source: publications with their column lists and row filters; the slot.
+        *publications.create_or_alter(d), *slot.converge(d),
+        # 5. Target: the subscription, and the copies.
+        *subscription.create_or_alter(d),
+        # 6. What is no longer wanted.
+        *publications.drop_unused(d), *tables.drop_unwanted(d), *schema.drop(d),
+    ]
+    return Plan(steps, d.copy_list())

@@ -1,0 +1,144 @@
+"""The kinds of step a plan is made of: data that `plan` prints and `setup` runs.
+
+A step names its database ("source" or a target), says in words what it does, and
+carries its SQL. Most steps are SQL run in one transaction; a few kinds do what SQL
+alone cannot: migrate repl's schema with alembic, wait for or drop a replication slot,
+install the masking library with its key (which is never shown). Each kind is a class
+that knows how to run itself against the session's connections.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from psycopg import sql
+
+from .. import masking, masking_sql, migrations, slots
+from ..db import Database
+from ..redact import redact
+
+SOURCE = "source"
+
+if TYPE_CHECKING:
+    from .diff import Copy
+
+
+class Databases(Protocol):
+    """Where steps run: the session's open connections, by database name."""
+
+    def db(self, name: str) -> Database: ...
+
+    def dsn(self, name: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """SQL statements run in one transaction (or one by one, outside any)."""
+
+    kind: ClassVar[str] = "sql"
+
+    database: str  # "source" or a target's name
+    summary: str
+    statements: tuple[sql.Composable, ...] = ()
+    transactional: bool = True  # False: must run outside a transaction block
+    hazards: tuple[str, ...] = ()
+    display: tuple[sql.Composable, ...] = ()  # shown instead (a password masked)
+
+    def text(self) -> str:
+        """The SQL as it will run, with secrets redacted; or what the step does."""
+        if not self.statements:
+            return f"-- {self.summary}"
+        shown = self.display or self.statements
+        return redact(";\n".join(s.as_string(None) for s in shown) + ";")
+
+    def run(self, dbs: Databases) -> None:
+        db = dbs.db(self.database)
+        # A step shown with a different text (display) carries a password in its
+        # statements: PostgreSQL would log it with the statement if the statement failed.
+        quiet = db.statements_out_of_log() if self.display else contextlib.nullcontext()
+        with quiet:
+            if self.transactional:
+                with db.conn.transaction():
+                    self.execute(db)
+            else:
+                self.execute(db)
+
+    def execute(self, db: Database) -> None:
+        for statement in self.statements:
+            db.execute_one(statement)
+
+
+@dataclass(frozen=True)
+class Migrate(Step):
+    """repl's own schema on a target, brought to the newest revision by alembic."""
+
+    kind: ClassVar[str] = "migrate"
+
+    def run(self, dbs: Databases) -> None:
+        migrations.upgrade(dbs.dsn(self.database))
+
+
+@dataclass(frozen=True)
+class AwaitSlot(Step):
+    """Wait until the subscriber of `slot` applied everything committed on the source
+    before the step started."""
+
+    kind: ClassVar[str] = "await_slot"
+    slot: str = field(default="", kw_only=True)
+
+    def run(self, dbs: Databases) -> None:
+        slots.await_confirmed(dbs.db(SOURCE), self.slot)
+
+
+@dataclass(frozen=True)
+class DropSlot(Step):
+    """Drop `slot` on the source once its walsender has let go of it."""
+
+    kind: ClassVar[str] = "drop_slot"
+    slot: str = field(default="", kw_only=True)
+
+    def run(self, dbs: Databases) -> None:
+        slots.drop(dbs.db(SOURCE), self.slot)
+
+
+@dataclass(frozen=True)
+class InstallMasking(Step):
+    """In one transaction: the masking library (sql/masking/), the step's statements, and
+    the masking key. Re-creating the key functions makes every session (the apply
+    worker's too) read the key again."""
+
+    kind: ClassVar[str] = "install_masking"
+    key: tuple[bytes, bytes, str] = field(default=(b"", b"", ""), kw_only=True, repr=False)
+
+    def text(self) -> str:
+        return "-- (statements not shown: they store the masking key)"
+
+    def execute(self, db: Database) -> None:
+        for text in masking_sql.install_statements():  # repl's own files: trusted SQL
+            db.conn.execute(text.encode())  # type: ignore[arg-type]
+        super().execute(db)
+        masking.store_key(db.conn, *self.key)
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    copies: list[Copy] = field(default_factory=list)  # tables copied, and why
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def databases(self) -> list[str]:
+        return list(dict.fromkeys(s.database for s in self.steps))
+
+
+def merge(plans: list[Plan], notes: list[str]) -> Plan:
+    merged = Plan(notes=list(notes))
+    for p in plans:
+        merged.steps += p.steps
+        merged.copies += p.copies
+    return merged

@@ -1,0 +1,90 @@
+"""The setup workflow, one for every caller (`repl setup`, `repl resync`, `repl demo`, and
+`repl run` at every interval): read every catalog and validate, plan, apply, plan again
+(a converged setup leaves nothing to do), and optionally wait for the copies.
+
+What happens is told to a `Report`, so that each caller renders it its own way (lines on
+a console, JSON log events) from the same events.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rich.console import Console
+
+from . import render
+from .apply import converge
+from .errors import ReplError, ValidationFailed
+from .names import QualifiedName
+from .plan import Plan, Step
+from .problems import Problem
+from .progress import wait_for_sync
+from .session import Session, Snapshot
+
+
+class Report(Protocol):
+    def problems(self, found: list[Problem]) -> None: ...
+
+    def planned(self, plan: Plan) -> None: ...
+
+    def step(self, number: int, total: int, step: Step) -> None: ...
+
+    def applied(self, plan: Plan) -> None: ...
+
+
+class ConsoleReport:
+    """What `repl setup` prints."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def problems(self, found: list[Problem]) -> None:
+        render.problems(self.console, found)
+
+    def planned(self, plan: Plan) -> None:
+        if plan.empty:
+            self.console.print("Nothing to do: the databases match the config.")
+            return
+        for note in plan.notes:
+            self.console.print(f"note: {note}")
+
+    def step(self, number: int, total: int, step: Step) -> None:
+        self.console.print(f"[{number}/{total}] {step.database}: {step.summary}")
+
+    def applied(self, plan: Plan) -> None:
+        if not plan.empty:
+            self.console.print(f"Done: {len(plan.steps)} step(s) applied, "
+                               f"{len(plan.copies)} table copy(ies) started.")
+
+
+def validated(session: Session) -> Snapshot:
+    """Every catalog read and the config validated against it; ValidationFailed else."""
+    snap = session.snapshot()
+    if snap.errors:
+        raise ValidationFailed(snap.errors)
+    return snap
+
+
+def setup(session: Session, report: Report, resync: frozenset[QualifiedName] = frozenset(),
+          snap: Snapshot | None = None) -> Plan:
+    """Converge the session's targets to the config (re-copying the `resync` tables);
+    returns the plan applied. Raises ReplError when a second plan is not empty."""
+    snap = snap or validated(session)
+    report.problems(snap.problems)
+    plan = session.plan(snap, resync)
+    report.planned(plan)
+    if plan.empty:
+        return plan
+    leftover = converge(session, plan,
+                        lambda number, step: report.step(number, len(plan.steps), step))
+    if not leftover.empty:
+        raise ReplError("setup did not converge; still to do: " + "; ".join(
+            f"{s.database}: {s.summary}" for s in leftover.steps))
+    report.applied(plan)
+    return plan
+
+
+def wait(session: Session, snap: Snapshot, console: Console, timeout: float | None) -> None:
+    """Until every table of the session's targets finished its copy (progress bars)."""
+    estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
+    wait_for_sync(session, estimates, console, timeout)
