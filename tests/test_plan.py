@@ -1,0 +1,297 @@
+"""The planner as a table: (desired, actual) pairs of every object kind, and the steps they
+make, in order. No server: states are built as the catalog readers would build them.
+
+Each case starts from a converged target (the plan is empty) and changes one thing on
+one side; the expected steps are (database, kind, summary) triples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from replication.config import MaskSpec
+from replication.model import (
+    Column,
+    Owner,
+    Publication,
+    PublishedTable,
+    RelationSync,
+    Role,
+    Slot,
+    Subscription,
+    TargetState,
+    TargetTable,
+)
+from replication.names import QualifiedName
+from replication.plan import plan_target
+from replication.state import torn_down
+
+USERS = QualifiedName("public", "users")
+EVENTS = QualifiedName("sales", "events")
+ALL = frozenset({"insert", "update", "delete", "truncate"})
+OWNER = Owner("repl", "dev", "0d6e5c7a")
+KEYS = (b"i" * 64, b"o" * 64, "config")
+BODY = "\nBEGIN\n    NEW.email := NULL;\n    RETURN NEW;\nEND\n"
+
+
+def users(**kw) -> TargetTable:
+    base = dict(relation=USERS, columns=(Column("id", "integer", True), Column("email", "text")),
+                key=("id",), mask_function=BODY, mask_trigger="A",
+                masks=(("email", MaskSpec("null")),))
+    return TargetTable(**{**base, **kw})
+
+
+def events(**kw) -> TargetTable:
+    base = dict(relation=EVENTS, columns=(Column("id", "bigint", True), Column("kind", "text")),
+                key=("id",))
+    return TargetTable(**{**base, **kw})
+
+
+def pub(name="repl_dev_iudt", ops=ALL, entries=None) -> Publication:
+    entries = entries if entries is not None else (
+        PublishedTable(USERS, ("id", "email"), None),
+        PublishedTable(EVENTS, ("id", "kind"), "(kind <> 'debug'::text)"))
+    return Publication(name, ops, tuple(entries), marker=OWNER.marker)
+
+
+def sub(**kw) -> Subscription:
+    base = dict(name="repl_dev", slot_name="repl_dev", publications=frozenset({"repl_dev_iudt"}),
+                enabled=True, conninfo="host=prod password=pw", oid=16400, worker_pid=42)
+    return Subscription(**{**base, **kw})
+
+
+def slot(**kw) -> Slot:
+    base = dict(name="repl_dev", plugin="pgoutput", active=True, wal_status="reserved",
+                safe_wal_size=None, retained_bytes=0, lag_bytes=0, replay_lag_seconds=None)
+    return Slot(**{**base, **kw})
+
+
+ROLE = Role("analyst", readable=frozenset({USERS, EVENTS}), schemas=frozenset({"public", "sales"}))
+
+
+def converged() -> tuple[TargetState, TargetState]:
+    want = TargetState(
+        "dev", (pub(),), sub(), (users(), events()), schema_revision="0006", mask_keys=KEYS,
+        masking_version="v1", roles=(ROLE,), managed_roles=frozenset({"analyst"}), owner=OWNER,
+        estimated_rows={USERS: 20, EVENTS: 100})
+    have = replace(want, subscription=sub(table_states=(RelationSync(USERS, "r"),
+                                                        RelationSync(EVENTS, "r"))),
+                   slot=slot())
+    return want, have
+
+
+def steps(want: TargetState, have: TargetState, schemas=("public", "sales"), **kw):
+    plan = plan_target(want, have, set(schemas), **kw)
+    return [(s.database, s.kind, s.summary) for s in plan.steps]
+
+
+def test_converged_target_plans_nothing():
+    want, have = converged()
+    assert steps(want, have) == []
+
+
+def W(**kw):  # noqa: N802 - a change to the desired side
+    return lambda want, have: (replace(want, **kw), have)
+
+
+def H(**kw):  # noqa: N802 - a change to the actual side
+    return lambda want, have: (want, replace(have, **kw))
+
+
+FORGET = [("source", "await_slot", "wait until repl_dev has applied what was sent before"),
+          ("dev", "sql", "forget the tables removed from the publications")]
+REFRESH = ("dev", "sql", "refresh the subscription: copy new and changed tables")
+# A subscription made anew copies every table: each is emptied, a masked one masked first.
+RECOPY_ALL = [("dev", "sql", "empty table public.users before its copy"),
+              ("dev", "sql", "masking trigger on public.users"),
+              ("dev", "sql", "empty table sales.events before its copy")]
+
+CASES = {
+    # --- target schemas and repl's own schema
+    "schema missing on the target": (
+        lambda w, h: (w, h), {"schemas": ("public",)},
+        [("dev", "sql", "create schema sales")]),
+    "repl schema behind": (
+        H(schema_revision="0005"), {},
+        [("dev", "migrate", "migrate the repl schema to revision 0006")]),
+    "owner not recorded": (
+        H(owner=None), {},
+        [("dev", "sql", "record this database as target dev of config repl")]),
+    # --- tables
+    "target table missing": (
+        H(tables=(users(),)), {},
+        [("dev", "sql", "create table sales.events"),
+         ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    "target table differs": (
+        H(tables=(users(), events(columns=(Column("id", "bigint", True),)))), {},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table sales.events before its copy"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    # --- masking
+    "masking library changed": (
+        H(masking_version="v0"), {},
+        [("dev", "install_masking", "install the masking functions and the masking key "
+                                    "(from the config)"),
+         ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table public.users before its copy"),
+         ("dev", "sql", "masking trigger on public.users"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    "masking trigger disabled": (
+        H(tables=(users(mask_trigger="D"), events())), {},
+        [("dev", "sql", "hold back changes to public.users until it is copied again"),
+         ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table public.users before its copy"),
+         ("dev", "sql", "masking trigger on public.users"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    "mask removed from the config": (
+        W(tables=(users(mask_function=None, mask_trigger=None, masks=()), events())), {},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table public.users before its copy"),
+         ("dev", "sql", "drop the masking trigger of public.users"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    # --- reader roles
+    "reader role missing": (
+        H(roles=(), managed_roles=frozenset()), {},
+        [("dev", "sql", "reader role analyst")]),
+    "reader role no longer configured": (
+        W(roles=(), managed_roles=frozenset()), {},
+        [("dev", "sql", "revoke the grants of role analyst, no longer configured")]),
+    # --- publications
+    "publication missing (what DROP COLUMN ... CASCADE does)": (
+        H(publications=()), {},
+        [*FORGET, *RECOPY_ALL, ("source", "sql", "create publication repl_dev_iudt"), REFRESH]),
+    "publication unmarked": (
+        H(publications=(replace(pub(), marker=None),)), {},
+        [("source", "sql", "mark publication repl_dev_iudt as this target's")]),
+    "row filter changed": (
+        H(publications=(pub(entries=(PublishedTable(USERS, ("id", "email"), None),
+                                     PublishedTable(EVENTS, ("id", "kind"), None))),)), {},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table sales.events before its copy"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    "operations changed": (
+        W(publications=(pub(entries=(PublishedTable(USERS, ("id", "email"), None),)),
+                        pub("repl_dev_i", frozenset({"insert"}),
+                            (PublishedTable(EVENTS, ("id", "kind"), "(kind <> 'debug'::text)"),
+                             ))),
+          subscription=sub(publications=frozenset({"repl_dev_iudt", "repl_dev_i"}))), {},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table sales.events before its copy"),
+         ("source", "sql", "create publication repl_dev_i"),
+         ("source", "await_slot", "wait until repl_dev has passed the new publications"),
+         ("dev", "sql", "set the subscription's publications"), REFRESH]),
+    "publication no longer used": (
+        H(publications=(pub(), pub("repl_dev_i", frozenset({"insert"}), ()))), {},
+        [("source", "sql", "drop publication repl_dev_i")]),
+    # --- the slot
+    "slot lost": (
+        H(slot=slot(wal_status="lost", active=False)), {},
+        [("dev", "sql", "drop the subscription whose slot is lost (it is recreated below)"),
+         *RECOPY_ALL,
+         ("source", "drop_slot", "drop replication slot repl_dev, invalidated "
+                                 "(wal_status lost)"),
+         ("source", "sql", "create replication slot repl_dev"),
+         ("dev", "sql", "create subscription repl_dev")]),
+    "slot missing": (
+        H(slot=None), {},
+        [("dev", "sql", "drop the subscription whose slot is missing (it is recreated below)"),
+         *RECOPY_ALL, ("source", "sql", "create replication slot repl_dev"),
+         ("dev", "sql", "create subscription repl_dev")]),
+    # --- the subscription
+    "subscription missing": (
+        H(subscription=None), {},
+        [*RECOPY_ALL, ("dev", "sql", "create subscription repl_dev")]),
+    "subscription detached from its slot": (
+        H(subscription=sub(slot_name=None)), {},
+        [("dev", "sql", "drop the subscription whose slot is detached (it is recreated below)"),
+         *RECOPY_ALL, ("dev", "sql", "create subscription repl_dev")]),
+    "subscription disabled": (
+        H(subscription=sub(enabled=False, table_states=(RelationSync(USERS, "r"),
+                                                        RelationSync(EVENTS, "r")))), {},
+        [("dev", "sql", "enable the subscription")]),
+    "connection changed": (
+        W(subscription=sub(conninfo="host=prod2 password=pw")), {},
+        [("dev", "sql", "change the subscription's connection to the source")]),
+    "disable_on_error changed": (
+        W(subscription=sub(disable_on_error=True)), {},
+        [("dev", "sql", "set disable_on_error = true")]),
+    "table not copied yet": (
+        H(subscription=sub(table_states=(RelationSync(USERS, "r"),))), {},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"),
+         ("source", "await_slot", "wait until repl_dev has applied what was sent before"),
+         ("dev", "sql", "forget the tables removed from the publications"),
+         ("dev", "sql", "empty table sales.events before its copy"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    "resync requested": (
+        lambda w, h: (w, h), {"resync": frozenset({USERS})},
+        [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         ("dev", "sql", "empty table public.users before its copy"),
+         ("dev", "sql", "masking trigger on public.users"),
+         ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+}
+
+
+@pytest.mark.parametrize("change, options, expected", CASES.values(), ids=CASES.keys())
+def test_one_change_plans_these_steps(change, options, expected):
+    want, have = change(*converged())
+    schemas = options.pop("schemas", ("public", "sales"))
+    assert steps(want, have, schemas, **options) == expected
+
+
+TEARDOWN = [
+    ("dev", "sql", "drop subscription repl_dev"),
+    ("dev", "sql", "drop the masking trigger of public.users"),
+    ("source", "drop_slot", "drop replication slot repl_dev"),
+    ("source", "drop_slot", "drop replication slot pg_16400_sync_16385_7300000000000000001"),
+    ("source", "sql", "drop publication repl_dev_iudt"),
+    ("dev", "sql", "drop repl's schema (its functions and state)"),
+]
+
+
+def test_teardown_is_the_plan_against_an_empty_desired_state():
+    _, have = converged()
+    have = replace(have, sync_slots=("pg_16400_sync_16385_7300000000000000001",))
+    assert steps(torn_down(have, drop_tables=False, keep_schema=False), have) == TEARDOWN
+    dropped = steps(torn_down(have, drop_tables=True, keep_schema=False), have)
+    assert ("dev", "sql", "drop table public.users") in dropped
+    assert ("dev", "sql", "drop table sales.events") in dropped
+    assert not any("masking trigger" in summary for _, _, summary in dropped)
+    # Source out of reach: nothing of it known, repl's schema kept (its record is needed).
+    away = replace(have, publications=(), slot=None, sync_slots=())
+    assert steps(torn_down(away, drop_tables=False, keep_schema=True), away) == [
+        ("dev", "sql", "drop subscription repl_dev"),
+        ("dev", "sql", "drop the masking trigger of public.users")]
+    # Reader roles are cluster-wide: teardown leaves them as they are.
+    assert not any("role" in summary for _, _, summary in dropped)
+    # Torn down already: nothing left to do.
+    gone = TargetState("dev", (), None, (), roles=have.roles, managed_roles=have.managed_roles)
+    assert steps(torn_down(gone, drop_tables=True, keep_schema=False), gone) == []
+
+
+def test_new_target_plans_every_object_in_order():
+    want, _ = converged()
+    fresh = TargetState("dev", (), None, ())
+    assert steps(want, fresh, ("public",)) == [
+        ("dev", "sql", "create schema sales"),
+        ("dev", "migrate", "migrate the repl schema to revision 0006"),
+        ("dev", "sql", "record this database as target dev of config repl"),
+        ("dev", "install_masking", "install the masking functions and the masking key "
+                                   "(from the config)"),
+        ("dev", "sql", "create table public.users"),
+        ("dev", "sql", "create table sales.events"),
+        ("dev", "sql", "masking trigger on public.users"),
+        ("dev", "sql", "reader role analyst"),
+        ("source", "sql", "create publication repl_dev_iudt"),
+        ("source", "sql", "create replication slot repl_dev"),
+        ("dev", "sql", "create subscription repl_dev"),
+    ]
+    plan = plan_target(want, fresh, {"public"})
+    assert [(c.relation, c.reason) for c in plan.copies] == [(USERS, "initial copy"),
+                                                            (EVENTS, "initial copy")]
+    install = plan.steps[3]
+    assert install.text() == "-- (statements not shown: they store the masking key)"
+    create = plan.steps[-1]
+    assert "password=pw" in create.statements[0].as_string(None) and "pw" not in create.text()
