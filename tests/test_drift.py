@@ -32,7 +32,7 @@ def test_retyped_and_dropped_columns(env, repl):
     repl("setup", "--wait", "--timeout", "120", config=cfg)
 
     # PostgreSQL itself refuses to retype a column a publication's column list names:
-    # the migration must take it out of the config first (README, "Going to production").
+    # the migration must take it out of the config first (docs/schema-changes.md).
     with pytest.raises(Exception, match="publication"):
         env.run_source("ALTER TABLE public.users ALTER COLUMN score TYPE bigint")
 

@@ -49,7 +49,7 @@ targets:
       public.users: {columns: [name, email], mask: {email: email}}
 """
 
-# The documented shape of `status --json` (README, "status --json"): fields may be added,
+# The documented shape of `status --json` (docs/commands.md, "status --json"): fields may be added,
 # never removed or renamed without a new "format".
 REPORT_KEYS = {"format", "source", "source_version", "targets", "problems", "warnings",
                "healthy"}

@@ -1,6 +1,6 @@
 """Two configs whose names meet: repl tells its objects from another config's by what each
 target database recorded at its first setup (repl.owner) and the publications' comments,
-not by names alone (README, "Several configs on one source")."""
+not by names alone (docs/operations.md, "Several configs on one source")."""
 
 from __future__ import annotations
 
