@@ -180,3 +180,19 @@ def test_no_stale_figures(page: Path):
     found = [m.group(0) for line in page.read_text(encoding="utf-8").splitlines()
              for pattern in STALE if (m := pattern.search(line))]
     assert not found, f"{page.relative_to(ROOT)}: figures that go stale: {found}"
+
+
+def test_architecture_lists_every_module():
+    """docs/architecture.md's module table names every module of replication/, and no
+    module that is gone."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = text.split("<!-- BEGIN module table", 1)[1].split("<!-- END module table", 1)[0]
+    named = set()
+    for row in table.splitlines():
+        if row.startswith("| `"):
+            named |= set(re.findall(r"`([\w/]+\.py)`", row.split("|")[1]))
+    package = ROOT / "replication"
+    modules = {str(p.relative_to(package)) for p in package.rglob("*.py")
+               if "_data" not in p.parts}
+    assert not modules - named, f"not in the module table: {sorted(modules - named)}"
+    assert not named - modules, f"in the module table but gone: {sorted(named - modules)}"
