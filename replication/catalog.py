@@ -11,10 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import slots
+from . import records, slots
 from .db import Database
 from .masking import TRIGGER_NAME
-from .migrations import is_revision, newer_revision
 from .model import (
     Column,
     ConninfoDigest,
@@ -29,6 +28,7 @@ from .model import (
     SourceColumn,
     SourceTable,
     Subscription,
+    TableIdentity,
     TargetTable,
 )
 from .names import QualifiedName, operations_of
@@ -194,49 +194,6 @@ def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
     }
 
 
-# The revision of the `repl` schema (alembic/versions) that made each of repl's state tables.
-STATE_TABLES = {"secret": "0002", "managed_role": "0003", "row_filter": "0004",
-                "subscription_conninfo": "0005", "owner": "0006"}
-
-
-def state_table(db: Database, revision: str | None, table: str) -> bool:
-    """Whether repl's state table `table` can be read: the target's `repl` schema is
-    repl's, at a revision this repl knows that made the table (a table of that name in an
-    older schema is in a migration's way, not repl's state), and the table is there."""
-    if revision is None or newer_revision(revision) or int(revision) < int(STATE_TABLES[table]):
-        return False
-    return db.scalar("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", (f"repl.{table}",))
-
-
-def owner(db: Database, revision: str | None) -> Owner | None:
-    """The config and target this database is the target of, as its first setup recorded."""
-    if not state_table(db, revision, "owner"):
-        return None
-    rows = db.query("catalog/owner")
-    return Owner(rows[0]["config"], rows[0]["target"], str(rows[0]["id"])) if rows else None
-
-
-def managed_roles(db: Database, revision: str | None) -> frozenset[str]:
-    if not state_table(db, revision, "managed_role"):
-        return frozenset()
-    return frozenset(r[0] for r in db.conn.execute("SELECT name FROM repl.managed_role"))
-
-
-def masking_state(db: Database, revision: str | None
-                  ) -> tuple[tuple[bytes, bytes, str] | None, str | None]:
-    """The stored masking key (ikey, okey, source) and the installed functions' version."""
-    keys = None
-    if state_table(db, revision, "secret"):
-        rows = db.query("catalog/masking_key")
-        if rows:
-            keys = (bytes(rows[0]["ikey"]), bytes(rows[0]["okey"]), rows[0]["source"])
-    version = None
-    if revision is not None and db.scalar(
-            "SELECT pg_catalog.to_regprocedure('repl.masking_version()') IS NOT NULL"):
-        version = db.scalar("SELECT repl.masking_version()")
-    return keys, version
-
-
 @dataclass(frozen=True)
 class TargetPrivileges:
     superuser: bool
@@ -287,39 +244,6 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
     }
 
 
-def row_filters(db: Database, revision: str | None
-                ) -> dict[QualifiedName, tuple[str, RowFilter]]:
-    """Per table, the config's filter text at the last setup and what the source made of it."""
-    if not state_table(db, revision, "row_filter"):
-        return {}
-    return {QualifiedName(r["schema"], r["name"]):
-            (r["config_text"], RowFilter(r["canonical"], frozenset(r["columns"])))
-            for r in db.query("catalog/row_filters")}
-
-
-def conninfo_digests(db: Database, revision: str | None) -> dict[str, ConninfoDigest]:
-    if not state_table(db, revision, "subscription_conninfo"):
-        return {}
-    return {r["subscription"]: ConninfoDigest(bytes(r["salt"]), bytes(r["digest"]))
-            for r in db.query("catalog/conninfo_digests")}
-
-
-def repl_schema(db: Database) -> tuple[str | None, bool]:
-    """The alembic revision of the target's `repl` schema (None: none made yet), and
-    whether a schema of that name exists that is not repl's: one repl's role cannot use
-    (repl made its own, so it owns it), without repl.alembic_version, or whose version is
-    not one of repl's (numbered 0001, 0002, ...; another alembic project's is a hex id)."""
-    row = db.query("catalog/repl_schema")
-    if not row:
-        return None, False
-    if not (row[0]["usable"] and row[0]["versioned"]):
-        return None, True
-    revision = db.scalar("SELECT version_num FROM repl.alembic_version")
-    if revision is None or not is_revision(revision):
-        return None, True
-    return revision, False
-
-
 @dataclass
 class SourceCatalog:
     info: ServerInfo
@@ -349,6 +273,9 @@ class TargetCatalog:
     workers: ApplyWorkers | None = None
     row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
     conninfo_digests: dict[str, ConninfoDigest] = field(default_factory=dict)
+    # Production's identity of what is replicated, as the last setup recorded it.
+    identities: dict[QualifiedName, TableIdentity] = field(default_factory=dict)
+    type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -374,9 +301,9 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
                 ) -> TargetCatalog:
     info = server_info(db)
     schemas = db.query("catalog/schemas")
-    revision, foreign = repl_schema(db)
-    keys, version = masking_state(db, revision)
-    managed = managed_roles(db, revision)
+    revision, foreign = records.repl_schema(db)
+    keys, version = records.masking_state(db, revision)
+    managed = records.managed_roles(db, revision)
     relations = list(relations)
     return TargetCatalog(
         info=info,
@@ -391,9 +318,11 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         masking_version=version,
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
-        owner=owner(db, revision),
+        owner=records.owner(db, revision),
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
-        row_filters=row_filters(db, revision),
-        conninfo_digests=conninfo_digests(db, revision),
+        row_filters=records.row_filters(db, revision),
+        conninfo_digests=records.conninfo_digests(db, revision),
+        identities=records.identities(db, revision),
+        type_identities=records.type_identities(db, revision),
     )

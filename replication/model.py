@@ -227,6 +227,33 @@ class TargetTable:
 
 
 @dataclass(frozen=True)
+class ColumnIdentity:
+    """A target column, and the source column it replicates as the last setup saw it."""
+
+    name: str  # on the target
+    attnum: int  # pg_attribute.attnum on the source: stays through a RENAME COLUMN
+    type: str  # the source column's type then
+
+
+@dataclass(frozen=True)
+class TableIdentity:
+    """What a target table replicates, by production's identity (repl.replicated_table):
+    the source table's OID survives RENAME and SET SCHEMA, a column's attnum survives
+    RENAME COLUMN, and a column added later has an attnum never recorded."""
+
+    relation: QualifiedName  # the target table
+    source_oid: int
+    columns: tuple[ColumnIdentity, ...]
+
+    def column(self, attnum: int) -> ColumnIdentity | None:
+        return next((c for c in self.columns if c.attnum == attnum), None)
+
+    @property
+    def attnums(self) -> frozenset[int]:
+        return frozenset(c.attnum for c in self.columns)
+
+
+@dataclass(frozen=True)
 class Role:
     """A reader role on a target: NOLOGIN, SELECT on the replicated tables, nothing else."""
 

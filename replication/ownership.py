@@ -13,12 +13,13 @@ comment (Owner.marker). A config whose names are taken by another's objects is r
 from __future__ import annotations
 
 from . import slots
-from .catalog import STATE_TABLES, SourceCatalog, TargetCatalog
+from .catalog import SourceCatalog, TargetCatalog
 from .config import Config
 from .migrations import newer_revision
 from .model import Owner, Publication
 from .names import owns_publication, subscription_name
 from .problems import REPL_SCHEMA, Problem, where
+from .records import STATE_TABLES
 
 
 def theirs_marker(marker: str | None, owner: Owner | None) -> bool:
