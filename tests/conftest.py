@@ -6,12 +6,20 @@ the source's and a second one for targets on another server. Each test gets fres
 databases, in one of two layouts: `separate` (targets on the second cluster) and
 `same` (targets in the source's cluster). Everything is stopped at the end, also
 when tests fail.
+
+A marker, enforced here:
+- `slow`: the test builds, starts or restarts PostgreSQL clusters of its own. A test
+  that runs `LocalCluster.init()` or `.start()` (through `private_cluster`, a fixture,
+  `repl demo`...) without it fails with a message saying so. Servers started by a
+  subprocess (the benchmark, the demo in the foreground) are beyond this check: those
+  tests carry the mark by hand.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
 import shutil
@@ -30,6 +38,54 @@ from replication.cluster import LocalCluster, installations
 
 REQUIRED_MAJORS = {15, 18}
 _counter = itertools.count(1)
+
+
+# --- `slow`: every test that starts a cluster of its own says so --------------------------
+
+_running: pytest.Item | None = None  # the test whose setup, call or teardown runs now
+_shared_servers = False  # True while the session's shared clusters are started
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    # Covers fixtures of every scope: a module's fixture is set up within its first test.
+    global _running
+    _running = item
+    try:
+        return (yield)
+    finally:
+        _running = None
+
+
+def _only_in_slow_tests(method):
+    @functools.wraps(method)
+    def checked(cluster: LocalCluster, *args, **kwargs):
+        item = _running
+        if item is not None and not _shared_servers and item.get_closest_marker("slow") is None:
+            pytest.fail(
+                f"{item.nodeid} runs LocalCluster.{method.__name__}() on a cluster of its own "
+                f"({cluster.datadir}) but is not marked slow: add @pytest.mark.slow (or put "
+                "it in the module's pytestmark)", pytrace=False)
+        return method(cluster, *args, **kwargs)
+    return checked
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clusters_only_in_slow_tests() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("init", "start"):  # restart() calls start()
+            patch.setattr(LocalCluster, name, _only_in_slow_tests(getattr(LocalCluster, name)))
+        yield
+
+
+@contextlib.contextmanager
+def _starting_shared_servers() -> Iterator[None]:
+    global _shared_servers
+    _shared_servers = True
+    try:
+        yield
+    finally:
+        _shared_servers = False
 
 
 def pytest_report_header(config) -> list[str]:
@@ -56,10 +112,11 @@ class Servers:
         key = (major, role)
         if key not in self.clusters:
             cluster = LocalCluster(self.by_major[major], self.base / f"pg{major}-{role}")
-            cluster.init({"fsync": "off", "synchronous_commit": "off",
-                          "wal_retrieve_retry_interval": "1s", "shared_buffers": "64MB"})
-            self.clusters[key] = cluster
-            cluster.start()
+            with _starting_shared_servers():
+                cluster.init({"fsync": "off", "synchronous_commit": "off",
+                              "wal_retrieve_retry_interval": "1s", "shared_buffers": "64MB"})
+                self.clusters[key] = cluster
+                cluster.start()
         return self.clusters[key]
 
     def stop_all(self) -> None:
@@ -85,7 +142,7 @@ def private_cluster(major: int, settings: dict[str, str], prefix: str
                     ) -> Iterator[LocalCluster]:
     """A started cluster of a test's own (for settings the shared ones must not get),
     destroyed afterwards, also on failure. Under /tmp, not pytest's private tmp_path:
-    the server's account must reach it."""
+    the server's account must reach it. Only for tests marked slow."""
     inst = next(i for i in installations() if i.major == major)
     cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix=prefix)) / "data")
     try:

@@ -95,6 +95,7 @@ def count(conn: psycopg.Connection, query: str) -> int:
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_detached_replicates_and_stops(demo):
     out = demo.run(detach=True)
     with demo.connect("production") as prod, demo.connect("analytics") as analytics, \
@@ -132,6 +133,7 @@ def test_demo_detached_replicates_and_stops(demo):
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_second_run_resets_the_databases(demo):
     demo.run(detach=True)
     with demo.connect("production") as prod:
@@ -158,6 +160,7 @@ def test_demo_second_run_resets_the_databases(demo):
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_in_the_foreground_stops_its_server_on_ctrl_c(demo, tmp_path):
     log = tmp_path / "demo.out"
     script = "import sys; from replication.demo import run_demo; sys.exit(run_demo())"

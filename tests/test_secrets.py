@@ -31,7 +31,7 @@ from replication.redact import MASK, redact
 
 from conftest import rows, wait_until
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 # Distinctive, and awkward: '/' and '#' must be percent-encoded in a URI; a space and a
 # quote must be quoted and escaped in key=value.
