@@ -1,5 +1,5 @@
-"""The test suite's own rules (tests/conftest.py): only tests marked slow build clusters
-of their own. No server is started."""
+"""The test suite's own rules (tests/conftest.py): the `pg(...)` version spec, and that
+only tests marked slow build clusters of their own. No server is started."""
 
 from __future__ import annotations
 
@@ -11,7 +11,75 @@ import pytest
 
 from replication.cluster import LocalCluster, installations
 
-from conftest import private_cluster
+from conftest import VersionSpec, private_cluster, version_mismatch
+
+
+@pytest.mark.parametrize(("spec", "inside", "outside"), [
+    (">= 16", [16, 17, 18, 19], [15]),
+    ("< 18", [15, 16, 17], [18, 19]),
+    ("== 15", [15], [16, 18]),
+    ("15", [15], [14, 16]),
+    ("!= 17", [15, 16, 18], [17]),
+    ("> 15", [16, 18], [15]),
+    ("<= 16", [15, 16], [17]),
+    (">= 15, < 18", [15, 16, 17], [14, 18]),
+    ("  >=16 ,<18  ", [16, 17], [15, 18]),
+])
+def test_version_spec_matches_majors(spec, inside, outside):
+    parsed = VersionSpec(spec)
+    assert [m for m in inside if m not in parsed] == []
+    assert [m for m in outside if m in parsed] == []
+
+
+def test_version_spec_shows_its_clauses():
+    assert str(VersionSpec(">=15,<18")) == ">= 15, < 18"
+    assert str(VersionSpec("16")) == "== 16"
+
+
+@pytest.mark.parametrize("spec", [
+    "", "  ", ">=", "16.2", ">= 9.6", "=> 16", "= 16", "~16", ">= 16,", ", < 18",
+    ">= 16 < 18", ">= 16; < 18", "sixteen", 16, None,
+])
+def test_bad_version_specs_raise(spec):
+    with pytest.raises(ValueError, match="bad PostgreSQL version spec"):
+        VersionSpec(spec)
+
+
+def marks(*decorators) -> list:
+    return [d.mark for d in decorators]
+
+
+def test_positional_spec_applies_to_every_server():
+    every = marks(pytest.mark.pg(">= 16"))
+    assert version_mismatch(every, 16, 18) is None
+    assert version_mismatch(every, 15, 18) == \
+        "needs PostgreSQL >= 16 on the source; this case has source 15, target 18"
+    assert version_mismatch(every, 18, 15) == \
+        "needs PostgreSQL >= 16 on the target; this case has source 18, target 15"
+
+
+def test_keyword_spec_applies_to_one_side():
+    target = marks(pytest.mark.pg(target=">= 16"))
+    assert version_mismatch(target, 15, 18) is None
+    assert "on the target" in version_mismatch(target, 18, 15)
+    source = marks(pytest.mark.pg(source="< 18"))
+    assert version_mismatch(source, 15, 18) is None
+    assert "needs PostgreSQL < 18 on the source" in version_mismatch(source, 18, 15)
+
+
+def test_every_mark_must_hold_and_bare_pg_needs_nothing():
+    both = marks(pytest.mark.pg, pytest.mark.pg(">= 15"), pytest.mark.pg(target="== 18"))
+    assert version_mismatch(both, 15, 18) is None
+    assert "== 18 on the target" in version_mismatch(both, 15, 15)
+    assert version_mismatch(marks(pytest.mark.pg), 15, 15) is None
+
+
+def test_malformed_marks_raise():
+    with pytest.raises(ValueError, match="unknown keyword"):
+        version_mismatch(marks(pytest.mark.pg(traget=">= 16")), 15, 18)
+    with pytest.raises(ValueError, match="bad PostgreSQL version spec"):
+        version_mismatch(marks(pytest.mark.pg(source=">= 16.1")), 15, 18)
+
 
 # --- slow ---------------------------------------------------------------------------------
 
