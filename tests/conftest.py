@@ -428,3 +428,16 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition"):
 
 def rows(conn: psycopg.Connection, query: str, params=None) -> list[tuple]:
     return conn.execute(query, params).fetchall()
+
+
+def table_syncs(conn: psycopg.Connection) -> dict[str, tuple[int, str, str | None]]:
+    """Per table of the target database's subscription(s): its storage (relfilenode; a
+    copy starts with a TRUNCATE, which gives the table new storage), its sync state and
+    the LSN of that state (srsublsn). Unchanged: the table was not copied again.
+    Closes `conn`."""
+    with conn:
+        return {table: (filenode, state, lsn) for table, filenode, state, lsn in rows(
+            conn, "SELECT c.relnamespace::regnamespace::text || '.' || c.relname, "
+                  "c.relfilenode, r.srsubstate, r.srsublsn::text "
+                  "FROM pg_catalog.pg_subscription_rel r "
+                  "JOIN pg_catalog.pg_class c ON c.oid = r.srrelid")}
