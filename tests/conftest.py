@@ -6,14 +6,31 @@ the source's and a second one for targets on another server. Each test gets fres
 databases, in one of two layouts: `separate` (targets on the second cluster) and
 `same` (targets in the source's cluster). Everything is stopped at the end, also
 when tests fail.
+
+Two markers, enforced here:
+- `slow`: the test builds, starts or restarts PostgreSQL clusters of its own. A test
+  that runs `LocalCluster.init()` or `.start()` (through `private_cluster`, a fixture,
+  `repl demo`...) without it fails with a message saying so. Servers started by a
+  subprocess (the benchmark, the demo in the foreground) are beyond this check: those
+  tests carry the mark by hand.
+- `pg`: an integration test against real PostgreSQL. With a version spec, psycopg's
+  way, it also says which servers the test needs: `pg(">= 16")` every server of the
+  test (source and target), `pg(source=">= 16")` or `pg(target="< 18")` one side.
+  Spec: comparisons of major versions, joined by commas (`">= 15, < 18"`); a bare
+  number means `==`. The versions are those of the test's `env`/`env_any` case, or
+  of a `majors` parameter `(source, target)`; a case they do not fit is skipped at
+  collection, its reason naming both.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
+import operator
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -30,6 +47,136 @@ from replication.cluster import LocalCluster, installations
 
 REQUIRED_MAJORS = {15, 18}
 _counter = itertools.count(1)
+
+
+# --- `slow`: every test that starts a cluster of its own says so --------------------------
+
+_running: pytest.Item | None = None  # the test whose setup, call or teardown runs now
+_shared_servers = False  # True while the session's shared clusters are started
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    # Covers fixtures of every scope: a module's fixture is set up within its first test.
+    global _running
+    _running = item
+    try:
+        return (yield)
+    finally:
+        _running = None
+
+
+def _only_in_slow_tests(method):
+    @functools.wraps(method)
+    def checked(cluster: LocalCluster, *args, **kwargs):
+        item = _running
+        if item is not None and not _shared_servers and item.get_closest_marker("slow") is None:
+            pytest.fail(
+                f"{item.nodeid} runs LocalCluster.{method.__name__}() on a cluster of its own "
+                f"({cluster.datadir}) but is not marked slow: add @pytest.mark.slow (or put "
+                "it in the module's pytestmark)", pytrace=False)
+        return method(cluster, *args, **kwargs)
+    return checked
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clusters_only_in_slow_tests() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("init", "start"):  # restart() calls start()
+            patch.setattr(LocalCluster, name, _only_in_slow_tests(getattr(LocalCluster, name)))
+        yield
+
+
+@contextlib.contextmanager
+def _starting_shared_servers() -> Iterator[None]:
+    global _shared_servers
+    _shared_servers = True
+    try:
+        yield
+    finally:
+        _shared_servers = False
+
+
+# --- `pg(...)`: the server versions a test needs -----------------------------------------
+
+_OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+              "==": operator.eq, "!=": operator.ne}
+_CLAUSE = re.compile(r"\s*(>=|<=|==|!=|>|<)?\s*(\d+)\s*")
+
+
+class VersionSpec:
+    """Comparisons of a PostgreSQL major version, all of which must hold: `>= 15, < 18`."""
+
+    def __init__(self, text: str):
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"bad PostgreSQL version spec {text!r}: not a text such as "
+                             "'>= 16'")
+        self.clauses: list[tuple[str, int]] = []
+        for part in text.split(","):
+            m = _CLAUSE.fullmatch(part)
+            if m is None:
+                raise ValueError(
+                    f"bad PostgreSQL version spec {text!r}: {part.strip()!r} is not an "
+                    "operator (>=, <=, >, <, ==, !=) and a major version such as 16")
+            self.clauses.append((m.group(1) or "==", int(m.group(2))))
+
+    def __contains__(self, major: int) -> bool:
+        return all(_OPERATORS[op](major, want) for op, want in self.clauses)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{op} {want}" for op, want in self.clauses)
+
+
+SIDES = ("source", "target")
+
+
+def version_mismatch(marks, source: int, target: int) -> str | None:
+    """Why a test with these `pg` marks cannot run against a source and a target of
+    these majors, or None. Raises ValueError for a malformed mark."""
+    majors = {"source": source, "target": target}
+    for mark in marks:
+        unknown = set(mark.kwargs) - set(SIDES)
+        if unknown:
+            raise ValueError(f"pg mark: unknown keyword(s) {sorted(unknown)}; use source= or "
+                             "target=, or a positional spec for every server")
+        wanted = [(side, VersionSpec(spec)) for spec in mark.args for side in SIDES]
+        wanted += [(side, VersionSpec(mark.kwargs[side])) for side in SIDES
+                   if side in mark.kwargs]
+        for side, spec in wanted:
+            if majors[side] not in spec:
+                return (f"needs PostgreSQL {spec} on the {side}; this case has source "
+                        f"{source}, target {target}")
+    return None
+
+
+def case_majors(item: pytest.Item) -> tuple[int, int] | None:
+    """(source, target) majors of a test case, from its parametrization."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in ("env", "env_any"):
+        if name in params:
+            source, target, _layout = params[name]
+            return source, target
+    if "majors" in params:
+        source, target = params["majors"]
+        return source, target
+    return None
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = [m for m in item.iter_markers("pg") if m.args or m.kwargs]
+        if not marks:
+            continue
+        majors = case_majors(item)
+        try:
+            if majors is None:
+                raise ValueError("a pg version mark needs the test's servers: an env or "
+                                 "env_any fixture, or a majors=(source, target) parameter")
+            reason = version_mismatch(marks, *majors)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_report_header(config) -> list[str]:
@@ -56,10 +203,11 @@ class Servers:
         key = (major, role)
         if key not in self.clusters:
             cluster = LocalCluster(self.by_major[major], self.base / f"pg{major}-{role}")
-            cluster.init({"fsync": "off", "synchronous_commit": "off",
-                          "wal_retrieve_retry_interval": "1s", "shared_buffers": "64MB"})
-            self.clusters[key] = cluster
-            cluster.start()
+            with _starting_shared_servers():
+                cluster.init({"fsync": "off", "synchronous_commit": "off",
+                              "wal_retrieve_retry_interval": "1s", "shared_buffers": "64MB"})
+                self.clusters[key] = cluster
+                cluster.start()
         return self.clusters[key]
 
     def stop_all(self) -> None:
@@ -85,7 +233,7 @@ def private_cluster(major: int, settings: dict[str, str], prefix: str
                     ) -> Iterator[LocalCluster]:
     """A started cluster of a test's own (for settings the shared ones must not get),
     destroyed afterwards, also on failure. Under /tmp, not pytest's private tmp_path:
-    the server's account must reach it."""
+    the server's account must reach it. Only for tests marked slow."""
     inst = next(i for i in installations() if i.major == major)
     cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix=prefix)) / "data")
     try:
@@ -280,3 +428,16 @@ def wait_until(predicate, timeout: float = 60, what: str = "condition"):
 
 def rows(conn: psycopg.Connection, query: str, params=None) -> list[tuple]:
     return conn.execute(query, params).fetchall()
+
+
+def table_syncs(conn: psycopg.Connection) -> dict[str, tuple[int, str, str | None]]:
+    """Per table of the target database's subscription(s): its storage (relfilenode; a
+    copy starts with a TRUNCATE, which gives the table new storage), its sync state and
+    the LSN of that state (srsublsn). Unchanged: the table was not copied again.
+    Closes `conn`."""
+    with conn:
+        return {table: (filenode, state, lsn) for table, filenode, state, lsn in rows(
+            conn, "SELECT c.relnamespace::regnamespace::text || '.' || c.relname, "
+                  "c.relfilenode, r.srsubstate, r.srsublsn::text "
+                  "FROM pg_catalog.pg_subscription_rel r "
+                  "JOIN pg_catalog.pg_class c ON c.oid = r.srrelid")}

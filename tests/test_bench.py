@@ -14,7 +14,7 @@ import pytest
 
 from replication.cluster import installations
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--rows", "2000", "--burst", "1000", "--lag-rate", "500", "--lag-seconds", "2",

@@ -14,7 +14,7 @@ from replication.cluster import installations
 
 from conftest import admin, private_cluster, rows
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 CONFIG = """
 version: 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import pytest
 
 from conftest import Repl
@@ -41,9 +44,33 @@ def repl() -> Repl:
     return Repl()
 
 
-def test_config_errors_exit_2_with_dotted_paths_before_connecting(tmp_path, repl):
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A local port that accepts TCP connections (and answers nothing), to count them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        sock.setblocking(False)
+        yield sock
+
+
+def accepted(sock: socket.socket) -> int:
+    """Connections made to `sock` since the last call (closed ones included)."""
+    count = 0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+def test_config_errors_exit_2_with_dotted_paths_before_connecting(tmp_path, repl, listener):
+    port = listener.getsockname()[1]
     cfg = tmp_path / "repl.yaml"
-    cfg.write_text(INVALID)
+    # Both servers at the listener: a connection attempt would be counted (and time out).
+    cfg.write_text(INVALID.replace("port=1", f"port={port} connect_timeout=2"))
     for command in ("check", "plan", "setup", "status"):
         result = repl(command, config=cfg, expect=2)
         err = result.stderr
@@ -51,7 +78,9 @@ def test_config_errors_exit_2_with_dotted_paths_before_connecting(tmp_path, repl
         assert "targets.dev.tables.public.users.mask.email" in err and "emial" in err
         assert "targets.dev.tables.nodot" in err
         assert "targets.dev.roles.analyst" in err
-        assert "cannot connect" not in err  # validation comes before any connection
+        assert accepted(listener) == 0, f"repl {command} connected before validating"
+    socket.create_connection(("127.0.0.1", port)).close()  # the count does count
+    assert accepted(listener) == 1
 
 
 def test_config_option_before_or_after_command_env_and_default(tmp_path, repl, monkeypatch):

@@ -59,13 +59,21 @@ def test_conflict_is_reported_and_skip_resumes_replication(env_any, repl, disabl
         assert rows(tgt, "SELECT subdisableonerr FROM pg_subscription") == [(disable_on_error,)]
     make_conflict(env)
 
-    def stuck() -> dict | None:
+    def failing() -> tuple[dict, dict, str] | None:
+        # Not the first unhealthy report: that may be a transient one ("has no running
+        # apply worker" while the worker restarts) before the watch sees the failure;
+        # and PostgreSQL disables a subscription (disable_on_error) just after counting
+        # its error.
         report = status_json(repl, cfg)
-        return None if report["healthy"] else report
+        (dev,) = report["targets"]
+        problem = next((p for p in dev["problems"] if "is failing" in p), None)
+        if problem is None or (disable_on_error and dev["enabled"]):
+            return None
+        return report, dev, problem
 
-    report = wait_until(stuck, timeout=60, what="status to report the conflict")
-    (dev,) = report["targets"]
-    problem = next(p for p in dev["problems"] if "is failing" in p)
+    report, dev, problem = wait_until(failing, timeout=60,
+                                      what="status to report the subscription failing")
+    assert report["healthy"] is False and dev["healthy"] is False
     assert "repl_dev" in problem and "repl skip dev" in problem
     assert "pg_stat_subscription_stats" in problem and dev["apply_errors"] >= 1
     if not disable_on_error:  # the count is seen growing while the slot stands still

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import rows, wait_until
+from conftest import rows, table_syncs, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -167,9 +167,18 @@ def test_resync_recopies_only_the_named_tables(env_any, repl):
         tgt.execute("INSERT INTO public.users VALUES (-1, 'target only', 'XX')")
     with env.target("dev") as tgt:
         tgt.execute("DELETE FROM public.orders WHERE id = 50")
-    result = repl("resync", "analytics", "public.orders", "--wait", "--timeout", "120",
-                  config=cfg)
-    assert "resync" not in result.stderr
+    before = {target: table_syncs(env.target(target)) for target in ("analytics", "dev")}
+    assert {t: set(tables) for t, tables in before.items()} == {
+        "analytics": {"public.users", "public.orders"}, "dev": {"public.orders"}}
+    repl("resync", "analytics", "public.orders", "--wait", "--timeout", "120", config=cfg)
+    after = {target: table_syncs(env.target(target)) for target in ("analytics", "dev")}
+    # Copied again: emptied (a TRUNCATE gives the table new storage), synced anew.
+    (old_node, _, old_lsn) = before["analytics"]["public.orders"]
+    (new_node, state, new_lsn) = after["analytics"]["public.orders"]
+    assert new_node != old_node and new_lsn != old_lsn and state == "r"
+    # Everything else untouched: same storage, same sync state and LSN.
+    assert after["analytics"]["public.users"] == before["analytics"]["public.users"]
+    assert after["dev"] == before["dev"]
     with env.target("analytics") as tgt:
         assert rows(tgt, "SELECT count(*) FROM public.orders") == [(80,)]
         assert rows(tgt, "SELECT count(*) FROM public.users WHERE id = -1") == [(1,)]

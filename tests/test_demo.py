@@ -1,8 +1,5 @@
-"""`repl demo` end to end on a real server, and the docker-compose set-up.
-
-No Docker engine runs in the tests: docker-compose.yaml, the Dockerfile and
-examples/docker/repl.yaml are checked for agreement with each other and with the demo.
-"""
+"""`repl demo` end to end on a real server (a server of its own: slow), and its config.
+The docker-compose set-up, which runs the same demo in containers: test_compose.py."""
 
 from __future__ import annotations
 
@@ -14,13 +11,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
-from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
 from replication.config_file import load_config, parse_config
@@ -29,9 +23,6 @@ from replication.session import Session
 from replication.status import collect
 
 from conftest import rows, wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --- the demo on a real server -----------------------------------------------------------
 
@@ -95,6 +86,7 @@ def count(conn: psycopg.Connection, query: str) -> int:
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_detached_replicates_and_stops(demo):
     out = demo.run(detach=True)
     with demo.connect("production") as prod, demo.connect("analytics") as analytics, \
@@ -132,6 +124,7 @@ def test_demo_detached_replicates_and_stops(demo):
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_second_run_resets_the_databases(demo):
     demo.run(detach=True)
     with demo.connect("production") as prod:
@@ -158,6 +151,7 @@ def test_demo_second_run_resets_the_databases(demo):
 
 
 @pytest.mark.pg
+@pytest.mark.slow
 def test_demo_in_the_foreground_stops_its_server_on_ctrl_c(demo, tmp_path):
     log = tmp_path / "demo.out"
     script = "import sys; from replication.demo import run_demo; sys.exit(run_demo())"
@@ -191,102 +185,3 @@ def test_demo_config_is_valid_and_shows_every_feature():
     assert {"fake_name", "email", "partial", "date_trunc", "redact"} <= strategies
     assert all(target.roles for target in config.targets.values())
     assert config.targets["dev"].dsn == dsns["dev"]
-
-
-# --- docker-compose.yaml, the Dockerfile, examples/docker/repl.yaml -----------------------
-
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
-SERVICES = COMPOSE["services"]
-DATABASE_SERVICES = ("production", "analytics", "dev")
-
-
-def compose_value(text: str) -> str:
-    """`${VAR:-default}` as docker compose resolves it with VAR unset."""
-    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", text)
-
-
-def settings(command: list[str]) -> dict[str, str]:
-    return dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "-c")
-
-
-def repl_environment() -> dict[str, str]:
-    return {k: compose_value(str(v)) for k, v in SERVICES["repl"]["environment"].items()}
-
-
-def test_compose_has_three_databases_and_repl():
-    assert set(SERVICES) == {*DATABASE_SERVICES, "repl"}
-    for name in DATABASE_SERVICES:
-        service = SERVICES[name]
-        assert service["image"].startswith("postgres:")
-        assert service["environment"]["POSTGRES_DB"] == DATABASES[name]
-        health = service["healthcheck"]
-        assert "pg_isready" in health["test"] and health["retries"] > 0
-        assert f"--dbname={DATABASES[name]}" in health["test"]
-    host_ports = [s["ports"][0].split(":")[0] for s in map(SERVICES.get, DATABASE_SERVICES)]
-    assert len(set(host_ports)) == 3
-
-
-def test_compose_production_is_ready_for_logical_replication():
-    production = settings(SERVICES["production"]["command"])
-    assert production["wal_level"] == "logical"
-    assert int(production["max_replication_slots"]) >= 4
-    assert int(production["max_wal_senders"]) >= 4
-    assert re.fullmatch(r"\d+[kMGT]B", production["max_slot_wal_keep_size"])
-
-
-def test_compose_loads_the_demo_schema_into_production():
-    mounts = [v.split(":") for v in SERVICES["production"]["volumes"]]
-    init = sorted((target, source) for source, target, *_ in mounts
-                  if target.startswith("/docker-entrypoint-initdb.d/"))
-    assert [source for _, source in init] == ["./sql/demo/schema.sql", "./sql/demo/data.sql"]
-    assert all((ROOT / source).is_file() for _, source in init)
-
-
-def test_compose_repl_service_sets_up_then_watches():
-    repl = SERVICES["repl"]
-    assert repl["build"] == "."
-    assert {name: dep["condition"] for name, dep in repl["depends_on"].items()} == \
-        dict.fromkeys(DATABASE_SERVICES, "service_healthy")
-    script = " ".join(repl["command"])
-    assert re.search(r"repl setup --wait && (exec )?repl status --watch", script), script
-    config_mount = next(v for v in repl["volumes"] if v.startswith("./examples/docker/repl.yaml:"))
-    assert config_mount.split(":")[1] == repl["environment"]["REPL_CONFIG"]
-
-
-def test_compose_dsns_point_at_the_services():
-    env = repl_environment()
-    for name, variable in [("production", "PRODUCTION_DSN"), ("analytics", "ANALYTICS_DSN"),
-                           ("dev", "DEV_DSN")]:
-        dsn = conninfo_to_dict(env[variable])
-        service = SERVICES[dsn["host"]]
-        assert dsn["host"] == name
-        assert dsn["dbname"] == service["environment"]["POSTGRES_DB"]
-        assert dsn["port"] == service["ports"][0].split(":")[1]
-        assert dsn["password"] == compose_value(service["environment"]["POSTGRES_PASSWORD"])
-
-
-def test_example_config_is_the_demo_config_with_compose_dsns():
-    env = repl_environment()
-    config = parse_config((ROOT / "examples/docker/repl.yaml").read_text(), env)
-    assert config.source.dsn == env["PRODUCTION_DSN"]
-    assert {n: t.dsn for n, t in config.targets.items()} == {
-        "analytics": env["ANALYTICS_DSN"], "dev": env["DEV_DSN"]}
-    demo = parse_config(config_text({n: f"dbname={db}" for n, db in DATABASES.items()}), {})
-    assert config.name == demo.name
-    for name, target in demo.targets.items():
-        assert config.targets[name].tables == target.tables
-        assert config.targets[name].roles == target.roles
-
-
-def test_dockerfile_installs_the_package():
-    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
-    assert lines[[i for i, line in enumerate(lines) if line.startswith("FROM ")][0]] == \
-        "FROM python:3.11-slim"
-    assert any(re.match(r"RUN pip install (--\S+ )*\.(\s|$)", line) for line in lines)
-    copied = {part.rstrip("/") for line in lines if line.startswith("COPY ")
-              for part in line.split()[1:-1]}
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    needed = {project["project"]["readme"], "pyproject.toml",
-              *project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"],
-              *project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]}
-    assert needed <= copied, needed - copied

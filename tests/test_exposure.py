@@ -48,10 +48,12 @@ def test_check_warns_about_leaks_it_cannot_prevent(env_any, repl):
 
     with_passfile = env.write_config(CONFIG % "passfile=/etc/repl/pgpass", name="pf.yaml")
     assert not [p for p in exposure(repl, with_passfile) if "subconninfo" in p["message"]]
-    # Not a health matter: status stays quiet about it.
-    assert not any("subconninfo" in w for w in
-                   json.loads(repl("status", "--json", config=with_password,
-                                   expect=None).stdout)["warnings"])
+    # Not a health matter: status stays quiet about it (status of a target it did reach;
+    # unhealthy, nothing is set up yet).
+    report = json.loads(repl("status", "--json", config=with_password, expect=1).stdout)
+    assert [(t["target"], t["reachable"]) for t in report["targets"]] == [("dev", True)]
+    assert not any("subconninfo" in w for w in report["warnings"] + report["problems"]
+                   + [w for t in report["targets"] for w in t["warnings"] + t["problems"]])
 
 
 def test_malformed_subscriber_dsn_is_refused_before_anything_changes(env_any, repl):

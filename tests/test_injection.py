@@ -214,4 +214,6 @@ def test_line_comment_cannot_escape_the_expression(env_any, repl):
     for what, table in COMMENT_TRICKS.items():
         cfg = env.write_config(config({str(TABLE): {**table,
                                                     "exclude": [EMAIL, COUNTRY, HIDDEN]}}))
-        assert "rejected by" in repl("check", config=cfg, expect=None).stdout, what
+        assert "rejected by" in repl("check", config=cfg, expect=1).stdout, what
+        assert "nothing was changed" in repl("setup", config=cfg, expect=2).stderr, what
+    nothing_created(env)

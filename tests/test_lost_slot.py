@@ -12,7 +12,7 @@ from replication.cluster import installations
 
 from conftest import admin, private_cluster, rows, wait_until
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 CONFIG = """
 version: 1

@@ -90,8 +90,10 @@ def test_status_shape_lag_and_metrics(env_any, repl):
 
     report = wait_until(caught_up, what="targets caught up")
     assert set(report) == REPORT_KEYS and report["format"] == 1
+    assert [t["target"] for t in report["targets"]] == ["analytics", "dev"]
     for target in report["targets"]:
         assert set(target) == TARGET_KEYS and target["lag_seconds"] == 0.0
+        assert [t["table"] for t in target["tables"]] == ["public.users"]
         assert all(set(t) == TABLE_KEYS and t["state"] == "ready" for t in target["tables"])
 
     text = repl("metrics", config=cfg).stdout

@@ -104,12 +104,25 @@ def test_prefix_of_another_config_is_not_taken_for_orphans(env_any, repl):
     other = env.write_config(config("repl_eu", "dev", "dev"), name="other.yaml")
     mine = env.write_config(config("repl", "analytics", "analytics"), name="mine.yaml")
     repl("setup", "--wait", "--timeout", "120", config=other)
+    theirs, their_slots = source_objects(env)
+    assert [p for p, _ in theirs] == ["repl_eu_dev_iudt"]
+    assert [s for s, _ in their_slots] == ["repl_eu_dev"]
     repl("setup", "--wait", "--timeout", "120", config=mine)
+    # Nothing of the other config was taken for an orphan and dropped.
+    publications, slots = source_objects(env)
+    assert [p for p in publications if p[0] != "repl_analytics_iudt"] == theirs
+    assert [s for s, _ in slots] == ["repl_analytics", "repl_eu_dev"]
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT s.subname, s.subenabled FROM pg_subscription s JOIN "
+                         "pg_database d ON d.oid = s.subdbid WHERE d.datname = "
+                         "current_database()") == [("repl_eu_dev", True)]
+    assert json.loads(repl("plan", "--json", config=mine).stdout)["steps"] == []
     out = repl("check", config=mine).stdout
     assert "repl_eu_dev" not in out
     report = json.loads(repl("status", "--json", config=mine).stdout)
     assert report["healthy"] is True, report
     assert "repl_eu_dev" not in json.dumps(report)
+    assert json.loads(repl("status", "--json", config=other).stdout)["healthy"] is True
 
 
 def test_objects_of_an_older_repl_are_marked(env_any, repl):

@@ -31,7 +31,7 @@ from replication.redact import MASK, redact
 
 from conftest import rows, wait_until
 
-pytestmark = pytest.mark.pg
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
 # Distinctive, and awkward: '/' and '#' must be percent-encoded in a URI; a space and a
 # quote must be quoted and escaped in key=value.
@@ -90,17 +90,25 @@ def passfile_dsn(cluster: LocalCluster, dbname: str, passfile: Path) -> str:
                          passfile=str(passfile))
 
 
+MAJORS = sorted({i.major for i in installations()})
+# The clusters' majors: the oldest's, the newest's (one major: two clusters of it).
+OLDEST_AND_NEWEST = [(MAJORS[0], MAJORS[-1])] if MAJORS else []
+
+
+def majors_id(majors: tuple[int, int]) -> str:
+    return "pg{}-to-pg{}".format(*majors)
+
+
 class Clusters:
     """Two password-protected clusters (the oldest and newest major available), and a
     password file readable only by the servers' account."""
 
     def __init__(self) -> None:
-        majors = sorted({i.major for i in installations()})
         by_major = {i.major: i for i in installations()}
         self.base = Path(tempfile.mkdtemp(prefix="repl-secrets-"))
         self.clusters = [
             LocalCluster(by_major[major], self.base / f"pg{major}-{n}")
-            for n, major in enumerate((majors[0], majors[-1]))
+            for n, major in enumerate(OLDEST_AND_NEWEST[0])
         ]
         self.passfile = self.base / "pgpass"
 
@@ -354,14 +362,15 @@ def test_failing_subscription_statement_kept_out_of_the_server_log(clusters):
     assert "QuietPw2" not in log
 
 
-def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
+@pytest.mark.pg(target=">= 16")  # pg_create_subscription
+@pytest.mark.parametrize("majors", OLDEST_AND_NEWEST, ids=majors_id)
+def test_non_superuser_target_with_password_auth(clusters, majors, tmp_path, caplog):
     """PostgreSQL 16+: a target role with CREATE on the database (and on schema public,
     where the tables go) and pg_create_subscription; its subscriptions keep
     password_required, so subscriber_dsn carries the password."""
     caplog.set_level(logging.DEBUG)
     source, target = clusters.clusters
-    if target.major < 16:
-        pytest.skip("pg_create_subscription is PostgreSQL 16+")
+    assert (source.major, target.major) == majors
     names = create_databases(source, target, "np")
     role = "repl_target_owner"
     with admin(target.dsn()) as conn:

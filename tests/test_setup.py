@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import rows, wait_until
+from conftest import rows, table_syncs, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -107,7 +107,10 @@ def test_setup_filters_streams_and_converges(env, repl):
 
     # Idempotent: nothing left to do, a second setup copies nothing.
     assert json.loads(repl("plan", "--json", config=cfg).stdout)["steps"] == []
+    before = table_syncs(env.target("analytics"))
+    assert set(before) == {"public.users", "public.events"}
     assert "Nothing to do" in repl("setup", config=cfg).stdout
+    assert table_syncs(env.target("analytics")) == before
     status = json.loads(repl("status", "--json", config=cfg).stdout)
     assert status["healthy"] is True
     (target,) = status["targets"]
