@@ -1,0 +1,276 @@
+"""The masking strategies of SPEC section 4, one record each: the registry that config
+validation, the type checks, the target column types, the trigger builder, verify and the
+docs table all read.
+
+A strategy is its name, its parameters (a pydantic model, the key a scalar shorthand
+sets, an example for error messages), the source columns it accepts (a function that
+says why not, or None), the type the masked column gets on the target, whether two
+distinct inputs can ever give one output (a unique index over the column then stays
+unique), whether it reads the masking key, the SQL expression the trigger assigns, one
+line of docs, and examples that the shared test (tests/test_strategies.py) masks on a
+real server. Adding a strategy is one SQL function in sql/masking/ and one record here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from psycopg import sql
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # config and model import this module
+    from .config import MaskSpec, QualifiedName
+    from .model import SourceColumn
+
+# The trigger's assignment: the expression of the raw value `ref` (NEW."col"), the keys in
+# the trigger's variables `ikey` and `okey`. verify evaluates the same text.
+Expression = Callable[["MaskSpec", str, "SourceColumn", "QualifiedName"], str]
+
+
+class Params(BaseModel):
+    """A strategy's parameters: unknown keys refused, no coercion (`keep_last: true` is
+    not 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+@dataclass(frozen=True)
+class Example:
+    """Inputs the shared test masks: a source column of SQL type `type` holding `values`
+    (their text forms), masked by `mask` as written in repl.yaml (default: the strategy's
+    name). NULL, and '' for text-like types, are added by the test."""
+
+    type: str
+    values: tuple[str, ...]
+    mask: Any = None
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    types: str  # docs: the columns it accepts
+    result: str  # docs: what the target stores
+    refuses: Callable[[SourceColumn], str | None]  # why it cannot mask the column, or None
+    target_type: Callable[[SourceColumn], str]  # the masked column's type on the target
+    expression: Expression
+    examples: tuple[Example, ...]
+    injective: bool = False  # two distinct inputs never give one output
+    keyed: bool = False  # reads the masking key (ikey, okey)
+    nullable: bool = False  # the target column accepts NULL whatever the source's
+    params: type[Params] | None = None
+    shorthand: str | None = None  # the parameter `{name: value}` sets
+    example: str | None = None  # how to write it, for "needs a <shorthand>" errors
+
+    def doc_row(self) -> str:
+        """Its line of the docs' table of strategies."""
+        return f"| `{self.name}` | {self.types} | {self.result} |"
+
+
+# --- shared facts --------------------------------------------------------------------------
+
+TEXT_LIKE = "S"  # pg_type.typcategory of text, varchar, char, name, citext, ...
+DATE_TYPES = {"date", "timestamp", "timestamptz"}
+NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
+INTEGER_TYPES = {"int2", "int4", "int8"}
+FLOAT_TYPES = {"float4", "float8"}
+
+
+def _needs_text(name: str) -> Callable[[SourceColumn], str | None]:
+    def refuses(column: SourceColumn) -> str | None:
+        if column.type_category != TEXT_LIKE:
+            return (f"masking strategy {name} needs a text-like column, not {column.type}; "
+                    "use null, sql or another strategy")
+        return None
+    return refuses
+
+
+def _any_type(column: SourceColumn) -> str | None:
+    return None
+
+
+def _text(column: SourceColumn) -> str:
+    """Results of any length: a 64-character hash fits where production had varchar(20)."""
+    return "text"
+
+
+def _same_type(column: SourceColumn) -> str:
+    return column.type
+
+
+def _literal(value: Any) -> str:
+    return sql.Literal(value).as_string(None)
+
+
+def _keyed_text_function(name: str) -> Expression:
+    """repl.mask_<name>(value text, ikey, okey): the keyed strategies over text."""
+    def expression(spec: MaskSpec, ref: str, column: SourceColumn,
+                   relation: QualifiedName) -> str:
+        return f"repl.mask_{name}({ref}::text, ikey, okey)"
+    return expression
+
+
+def _text_strategy(name: str, result: str, examples: tuple[Example, ...],
+                   injective: bool = False) -> Strategy:
+    """A keyed strategy from text to text, one SQL function repl.mask_<name>."""
+    return Strategy(name, "text-like", result, refuses=_needs_text(name), target_type=_text,
+                    expression=_keyed_text_function(name), examples=examples,
+                    injective=injective, keyed=True)
+
+
+NAMES = (Example("text", ("Jane Doe", "Ørjan Ødegård", "x")),
+         Example("varchar(8)", ("Ann Lee", "Bo")),
+         Example("char(12)", ("Ann Lee",)))
+
+# --- the records ---------------------------------------------------------------------------
+
+HASH = _text_strategy(
+    "hash", "64 hex characters of a keyed SHA-256 PRF",
+    (Example("text", ("4111 1111 1111 1111", "ünïcødé 漢字", "x", "\\x41")),
+     Example("varchar(20)", ("SSN-1234", "SSN-1235")),
+     Example("char(5)", ("ab", "abc"))),
+    injective=True)
+
+EMAIL = _text_strategy(
+    "email", "`user.<24 hex>@example.com`, unique per input",
+    (Example("text", ("a@b.io", "A@b.io", " a@b.io")),
+     Example("varchar(10)", ("p1@corp.io", "p2@corp.io"))),
+    injective=True)
+
+FAKE_NAME = _text_strategy("fake_name", "a name from built-in lists", NAMES)
+FAKE_FIRST_NAME = _text_strategy("fake_first_name", "a first name from a built-in list", NAMES)
+FAKE_LAST_NAME = _text_strategy("fake_last_name", "a last name from a built-in list", NAMES)
+
+DIGITS = _text_strategy(
+    "digits", "every digit replaced, length and other characters kept",
+    (Example("text", ("+49 (30) 1234-567", "100% sure: 42", "no digits", "1-" + "9" * 70)),
+     Example("varchar(12)", ("555-0123",))))
+
+
+class PartialParams(Params):
+    keep_first: int = Field(0, ge=0)
+    keep_last: int = Field(0, ge=0)
+    fill: str = Field("*", min_length=1, max_length=1)
+
+
+def _partial(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
+    return "repl.mask_partial({}::text, {}, {}, {})".format(
+        ref, int(spec.param("keep_first", 0)), int(spec.param("keep_last", 0)),
+        _literal(str(spec.param("fill", "*"))))
+
+
+PARTIAL = Strategy(
+    "partial", "text-like", "the ends kept, the middle filled (a value too short is filled "
+    "whole)", refuses=_needs_text("partial"), target_type=_text, expression=_partial,
+    params=PartialParams,
+    examples=(Example("text", ("4111 1111 1111 1111", "ab"), {"partial": {"keep_last": 4}}),
+              Example("char(6)", ("abcdef", "ab"),
+                      {"partial": {"keep_first": 1, "keep_last": 1, "fill": "'"}})))
+
+REDACT = Strategy(
+    "redact", "text-like", "`REDACTED`", refuses=_needs_text("redact"), target_type=_text,
+    expression=lambda spec, ref, column, relation: f"repl.mask_redact({ref}::text)",
+    examples=(Example("text", ("secret",)), Example("varchar(3)", ("abc",))))
+
+NULL = Strategy(
+    "null", "any", "NULL", refuses=_any_type, target_type=_same_type, nullable=True,
+    expression=lambda spec, ref, column, relation: "NULL",
+    examples=(Example("text", ("x",)), Example("int4", ("42",)),
+              Example("jsonb", ('{"a": 1}',)),
+              Example("uuid", ("6f1c2a9e-4b7d-4e0a-9c3f-2d8e5b1a7c64",))))
+
+
+class DateTruncParams(Params):
+    unit: Literal["year", "month", "day"]
+
+
+def _needs_date(column: SourceColumn) -> str | None:
+    if column.type_name not in DATE_TYPES:
+        return f"date_trunc needs a date or timestamp column, not {column.type}"
+    return None
+
+
+def _date_trunc(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName
+                ) -> str:
+    return "repl.mask_date_trunc({}, {})".format(ref, _literal(str(spec.param("unit"))))
+
+
+DATE_TRUNC = Strategy(
+    "date_trunc", "date, timestamp", "truncated (timestamptz in UTC)", refuses=_needs_date,
+    target_type=_same_type, expression=_date_trunc, params=DateTruncParams, shorthand="unit",
+    example="{date_trunc: year}",
+    examples=(Example("date", ("2024-05-17", "1999-12-31", "infinity"), {"date_trunc": "year"}),
+              Example("timestamp(0)", ("2024-05-17 10:11:12",), {"date_trunc": "month"}),
+              Example("timestamptz", ("2024-03-01 05:00:00+00", "2024-03-01 00:30:00+02"),
+                      {"date_trunc": "day"})))
+
+
+class NoiseParams(Params):
+    ratio: float = Field(gt=0, le=1)
+
+
+def _needs_number(column: SourceColumn) -> str | None:
+    if column.type_name not in NUMBER_TYPES:
+        return f"noise needs a numeric column, not {column.type}"
+    return None
+
+
+def _noise(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
+    ratio = float(spec.param("ratio"))
+    if column.type_name in FLOAT_TYPES:
+        return f"repl.mask_noise({ref}::float8, {ratio!r}::float8, ikey, okey)"
+    result = f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey)"
+    return f"pg_catalog.round({result})" if column.type_name in INTEGER_TYPES else result
+
+
+NOISE = Strategy(
+    "noise", "numeric", "value × (1 ± ≤r), deterministic per value", refuses=_needs_number,
+    target_type=_same_type, expression=_noise, keyed=True, params=NoiseParams,
+    shorthand="ratio", example="{noise: {ratio: 0.1}}",
+    examples=(Example("int2", ("100", "-7", "0"), {"noise": 0.5}),
+              Example("int4", ("123456", "-1"), {"noise": 0.1}),
+              Example("int8", ("9000000000",), {"noise": 0.1}),
+              Example("numeric(7,2)", ("1234.50", "-0.01"), {"noise": 0.1}),
+              Example("numeric", ("1.5", "NaN", "Infinity"), {"noise": 0.2}),
+              Example("real", ("3.25",), {"noise": 0.1}),
+              Example("float8", ("1e300", "-2.5", "-Infinity"), {"noise": 0.1})))
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty")
+    return value.strip()
+
+
+class SqlParams(Params):
+    expression: Annotated[str, AfterValidator(_not_blank)]
+
+
+def _sql_result(column: SourceColumn) -> str:
+    return "text" if column.type_category == TEXT_LIKE else column.type  # a varchar(5) grows
+
+
+def sql_function(relation: QualifiedName, column: SourceColumn, spec: MaskSpec) -> str:
+    """A custom `sql` mask is a SQL function of its own (masking.create_sql_mask), named
+    by a digest of everything that defines it, so that any change makes a new function
+    (and so a new trigger body, hence a re-copy)."""
+    parts = (relation.schema, relation.name, column.name, _sql_result(column),
+             str(spec.param("expression")))
+    return f"mask_sql_{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
+
+
+SQL = Strategy(
+    "sql", "any", "your expression of `value`", refuses=_any_type, target_type=_sql_result,
+    expression=lambda spec, ref, column, relation:
+        f"repl.{sql_function(relation, column, spec)}({ref})",
+    params=SqlParams, shorthand="expression", example='{sql: "upper(value)"}',
+    examples=(Example("text", ("nick", "ÄÖ"), {"sql": "upper(value)"}),
+              Example("varchar(3)", ("abc",), {"sql": "value || '-masked'"}),
+              Example("int4", ("41", "-3"), {"sql": "value * 2"})))
+
+# In the order error messages list them.
+REGISTRY: dict[str, Strategy] = {s.name: s for s in (
+    HASH, EMAIL, FAKE_NAME, FAKE_FIRST_NAME, FAKE_LAST_NAME, DIGITS, PARTIAL, REDACT, NULL,
+    DATE_TRUNC, NOISE, SQL)}
