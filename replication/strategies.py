@@ -14,8 +14,10 @@ real server. Adding a strategy is one SQL function in sql/masking/ and one recor
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from psycopg import sql
@@ -211,31 +213,72 @@ class NoiseParams(Params):
     ratio: float = Field(gt=0, le=1)
 
 
+# Bounds of the results, so that no noisy value stops the stream (out of range, numeric
+# field overflow, underflow): (smallest normal, largest finite) magnitudes of the floats,
+# the range of the integers.
+FLOAT_RANGE = {"float4": (1.1754943508222875e-38, 3.4028234663852886e+38),
+               "float8": (2.2250738585072014e-308, 1.7976931348623157e+308)}
+INTEGER_RANGE = {"int2": (-2**15, 2**15 - 1), "int4": (-2**31, 2**31 - 1),
+                 "int8": (-2**63, 2**63 - 1)}
+_NUMERIC_TYPMOD = re.compile(r"numeric\((\d+),(-?\d+)\)")
+
+
 def _needs_number(column: SourceColumn) -> str | None:
     if column.type_name not in NUMBER_TYPES:
         return f"noise needs a numeric column, not {column.type}"
     return None
 
 
+def numeric_bounds(column: SourceColumn) -> tuple[int, Decimal, Decimal] | None:
+    """(scale, low, high) of an integer or numeric(p,s) column; None for numeric."""
+    if column.type_name in INTEGER_RANGE:
+        low, high = INTEGER_RANGE[column.type_name]
+        return 0, Decimal(low), Decimal(high)
+    typmod = _NUMERIC_TYPMOD.fullmatch(column.type)  # format_type's spelling
+    if typmod is None:
+        return None
+    precision, scale = int(typmod[1]), int(typmod[2])
+    high = Decimal((0, (9,) * precision, -scale))  # 10^(p-s) - 10^-s: p nines, s decimals
+    return scale, high.copy_negate(), high
+
+
+def _numeric_literal(value: Decimal) -> str:
+    return _literal(format(value, "f")) + "::numeric"
+
+
 def _noise(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
     ratio = float(spec.param("ratio"))
     if column.type_name in FLOAT_TYPES:
-        return f"repl.mask_noise({ref}::float8, {ratio!r}::float8, ikey, okey)"
-    result = f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey)"
-    return f"pg_catalog.round({result})" if column.type_name in INTEGER_TYPES else result
+        smallest, largest = FLOAT_RANGE[column.type_name]
+        return (f"repl.mask_noise({ref}::float8, {ratio!r}::float8, ikey, okey, "
+                f"{smallest!r}::float8, {largest!r}::float8)")
+    bounds = numeric_bounds(column)
+    if bounds is None:
+        return f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey)"
+    scale, low, high = bounds
+    return (f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey, {scale}, "
+            f"{_numeric_literal(low)}, {_numeric_literal(high)})")
 
 
 NOISE = Strategy(
-    "noise", "numeric", "value × (1 ± ≤r), deterministic per value", refuses=_needs_number,
+    "noise", "numeric", "value × (1 ± ≤r), deterministic per value, rounded and clamped to "
+    "the column type's scale and range", refuses=_needs_number,
     target_type=_same_type, expression=_noise, keyed=True, params=NoiseParams,
     shorthand="ratio", example="{noise: {ratio: 0.1}}",
-    examples=(Example("int2", ("100", "-7", "0"), {"noise": 0.5}),
-              Example("int4", ("123456", "-1"), {"noise": 0.1}),
-              Example("int8", ("9000000000",), {"noise": 0.1}),
-              Example("numeric(7,2)", ("1234.50", "-0.01"), {"noise": 0.1}),
+    examples=(Example("int2", ("100", "-7", "0", "32767", "-32768"), {"noise": 0.5}),
+              Example("int4", ("123456", "-1", "2147483647", "-2147483648"), {"noise": 0.1}),
+              Example("int8", ("9000000000", "9223372036854775807", "-9223372036854775808"),
+                      {"noise": 0.1}),
+              Example("numeric(5,2)", ("123.45", "-0.01", "999.99", "-999.99", "NaN"),
+                      {"noise": 0.1}),
+              Example("numeric(3,-2)", ("99900", "-12345"), {"noise": 0.5}),
+              Example("numeric(2,4)", ("0.0099", "0.0050", "-0.0031"), {"noise": 0.5}),
               Example("numeric", ("1.5", "NaN", "Infinity"), {"noise": 0.2}),
-              Example("real", ("3.25",), {"noise": 0.1}),
-              Example("float8", ("1e300", "-2.5", "-Infinity"), {"noise": 0.1})))
+              Example("real", ("3.25", "3.4028235e38", "-3.4028235e38", "1.1754944e-38",
+                               "1e-45", "NaN", "-Infinity"), {"noise": 1}),
+              Example("float8", ("1e300", "-2.5", "1.7976931348623157e308",
+                                 "-1.7976931348623157e308", "2.2250738585072014e-308",
+                                 "5e-324", "-Infinity"), {"noise": 1})))
 
 
 def _not_blank(value: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import random
 import re
@@ -13,7 +14,7 @@ import string
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 import pytest
@@ -29,6 +30,9 @@ OTHER_SECRET = b"tr0ub4dor&3"
 IKEY, OKEY = padded_keys(SECRET)
 MAJORS = [i.major for i in installations()]
 KEYS = "repl.mask_ikey(), repl.mask_okey()"  # how the masking triggers pass the keys
+# The bounds repl passes to noise for a double precision and a smallint column.
+FLOAT8_RANGE = "2.2250738585072014e-308::float8, 1.7976931348623157e+308::float8"
+INT2_RANGE = "'-32768'::numeric, '32767'::numeric"
 
 KEYED = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits")
 EMAIL_RE = re.compile(r"user\.[0-9a-f]{24}@example\.com")
@@ -193,13 +197,14 @@ def calls(value: str = "%(v)s", keys: str = KEYS) -> dict[str, str]:
         "date_trunc(timestamp)": f"repl.mask_date_trunc({value}::timestamp, 'month')",
         "date_trunc(timestamptz)": f"repl.mask_date_trunc({value}::timestamptz, 'month')",
         "noise(numeric)": f"repl.mask_noise({value}::numeric, 0.1, {keys})",
-        "noise(float8)": f"repl.mask_noise({value}::float8, 0.1, {keys})",
+        "noise(float8)": f"repl.mask_noise({value}::float8, 0.1, {keys}, {FLOAT8_RANGE})",
+        "noise(int2)": f"repl.mask_noise({value}::int2::numeric, 0.1, {keys}, 0, {INT2_RANGE})",
     }
 
 
 SAMPLE = {"date_trunc(date)": "2024-05-17", "date_trunc(timestamp)": "2024-05-17 10:11:12",
           "date_trunc(timestamptz)": "2024-05-17 10:11:12+00", "noise(numeric)": "1234.5",
-          "noise(float8)": "1234.5"}
+          "noise(float8)": "1234.5", "noise(int2)": "1234"}
 
 
 def test_null_gives_null(conn) -> None:
@@ -331,7 +336,8 @@ def test_sql_strategies_are_inlined(conn) -> None:
              "repl.mask_date_trunc(now(), 'month')", "repl.mask_date_trunc(current_date, 'day')",
              "repl.mask_date_trunc(localtimestamp, 'year')",
              f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS})",
-             f"repl.mask_noise(length(v)::float8, 0.1, {KEYS})"]
+             f"repl.mask_noise(length(v)::float8, 0.1, {KEYS}, {FLOAT8_RANGE})",
+             f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS}, 0, {INT2_RANGE})"]
     for expr in exprs:
         # v is not a constant, or the whole expression would be folded.
         query = q("EXPLAIN (VERBOSE, COSTS OFF) SELECT {expr} FROM generate_series(1, 2) "
@@ -475,8 +481,9 @@ def test_date_trunc_types_and_time_zones(db) -> None:
 def test_noise_within_ratio_and_deterministic(conn) -> None:
     rows = conn.execute(
         q("SELECT g, repl.mask_noise(g::numeric, 0.1, {keys}), "
-          "repl.mask_noise(g::float8, 0.1, {keys}), repl.mask_noise(g::numeric, 0.5, {keys}) "
-          "FROM generate_series(-500, 2000) AS g WHERE g <> 0")).fetchall()
+          "repl.mask_noise(g::float8, 0.1, {keys}, {f8}), "
+          "repl.mask_noise(g::numeric, 0.5, {keys}) "
+          "FROM generate_series(-500, 2000) AS g WHERE g <> 0", f8=FLOAT8_RANGE)).fetchall()
     higher = 0
     for value, as_numeric, as_float, wide in rows:
         assert abs(as_numeric / value - 1) <= Decimal("0.1")
@@ -491,9 +498,56 @@ def test_noise_within_ratio_and_deterministic(conn) -> None:
         q("SELECT repl.mask_noise(1.5, 0.2, {keys}) = repl.mask_noise(1.500, 0.2, {keys}), "
           "repl.mask_noise(42::numeric, 0.2, {keys}) = repl.mask_noise(42.0, 0.2, {keys}), "
           "repl.mask_noise(0::numeric, 0.2, {keys}), repl.mask_noise('NaN'::numeric, 0.2, {keys}),"
-          "repl.mask_noise('Infinity'::float8, 0.2, {keys})")).fetchone()
+          "repl.mask_noise('Infinity'::float8, 0.2, {keys}, {f8})", f8=FLOAT8_RANGE)).fetchone()
     assert same[:3] == (True, True, 0)
     assert same[3].is_nan() and same[4] == float("inf")
+
+
+def test_noise_fits_the_column_type(conn) -> None:
+    """Rounded to the column's scale and clamped into its range; inside that range, the
+    value the unbounded formula gives (so stable values are those of before)."""
+    values = [Decimal(g) / 100 for g in range(-99999, 100000, 7)] + \
+        [Decimal("999.99"), Decimal("-999.99"), Decimal("0"), Decimal("NaN")]
+    rows = conn.execute(q(
+        "SELECT v, repl.mask_noise(v, 1, {keys}), repl.mask_noise(v, 1, {keys}, 2, "
+        "'-999.99'::numeric, '999.99'::numeric) FROM unnest(%s::numeric[]) AS v"),
+        (values,)).fetchall()
+    bound, clamped = Decimal("999.99"), 0
+    for value, free, fitted in rows:
+        if value.is_nan():
+            assert fitted.is_nan()
+            continue
+        expected = min(max(free.quantize(Decimal("0.01"), ROUND_HALF_UP), -bound), bound)
+        assert fitted == expected and fitted.as_tuple().exponent == -2, value
+        clamped += abs(fitted) == bound and abs(value) != bound
+    assert clamped > 100  # ratio 1: about a quarter of the values above 500 overflow
+    # Integers round, and stop at the type's ends.
+    ends = column(conn, q("SELECT repl.mask_noise(v::numeric, 1, {keys}, 0, {int2}) "
+                          "FROM unnest(%s::int2[]) AS v", int2=INT2_RANGE),
+                  ([32767, 32766, 32000, -32768, -32000],))
+    assert all(-32768 <= e <= 32767 and e == int(e) for e in ends)
+    assert {32767, -32768} <= set(ends)
+    # Floats: the product, clamped into [smallest normal, largest finite] by magnitude;
+    # a subnormal becomes 0. For real, the bounds of real.
+    floats = [1.7976931348623157e308, -1.7976931348623157e308, 1e308, -3e307, 1.0, -2.5,
+              3e-308, -2.2250738585072014e-308, 5e-324, -1e-310, 0.0]
+    smallest, largest = 2.2250738585072014e-308, 1.7976931348623157e308
+    for ratio in (1, 0.1):
+        got = conn.execute(q(
+            "SELECT v, repl.mask_noise_factor(v::numeric, %s, repl.mask_ikey()), "
+            "repl.mask_noise(v, %s, {keys}, {f8}) FROM unnest(%s::float8[]) AS v",
+            f8=FLOAT8_RANGE), (ratio, ratio, floats)).fetchall()
+        for value, factor, fitted in got:
+            if abs(value) < smallest:
+                assert fitted == 0, value
+                continue
+            product = abs(value) * factor  # inf where PostgreSQL would raise an error
+            expected = math.copysign(min(max(product, smallest), largest), value)
+            assert fitted == expected, (value, ratio)
+    real = column(conn, q("SELECT repl.mask_noise(v, 1, {keys}, 1.1754943508222875e-38::float8,"
+                          " 3.4028234663852886e+38::float8)::real FROM unnest(%s::float8[]) AS v"),
+                  ([3.4028234663852886e38, -3.4028234663852886e38, 1.2e-38, 1e-45],))
+    assert all(math.isfinite(r) for r in real) and real[3] == 0  # the cast raised nothing
 
 
 # --- keys ---------------------------------------------------------------------------------

@@ -134,22 +134,59 @@ CREATE OR REPLACE FUNCTION repl.mask_date_trunc(value timestamptz, unit text)
 -- noise: value * (1 + e), e = ratio * (2u - 1) with u uniform in [0, 1) from 52 PRF bits
 -- of the value's canonical text (trim_scale: 1.50 and 1.5 are the same value, and an
 -- integer column gives the same text as a numeric one), so |e| <= ratio and the same
--- value always gets the same factor. The caller casts the result to the column's type
--- (integers round). NaN and infinities stay as they are.
+-- value always gets the same factor. NaN and infinities stay as they are.
+CREATE OR REPLACE FUNCTION repl.mask_noise_factor(value numeric, ratio float8, ikey bytea)
+    RETURNS float8
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 1::float8 + ratio * (2::float8 * (
+        ('x' || pg_catalog.left(pg_catalog.encode(
+            repl.prf_text('r' || pg_catalog.trim_scale(value)::text, ikey), 'hex'), 13))
+        ::bit(52)::int8::float8 / 4503599627370496::float8) - 1::float8);
+
+-- A column without a typmod (numeric): the noisy value as it is.
 CREATE OR REPLACE FUNCTION repl.mask_noise(value numeric, ratio float8, ikey bytea, okey bytea)
     RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN value * (1::float8 + ratio * (2::float8 * (
-        ('x' || pg_catalog.left(pg_catalog.encode(
-            repl.prf_text('r' || pg_catalog.trim_scale(value)::text, ikey), 'hex'), 13))
-        ::bit(52)::int8::float8 / 4503599627370496::float8) - 1::float8))::numeric;
+    RETURN value * repl.mask_noise_factor(value, ratio, ikey)::numeric;
 
--- The same factor as for the numeric of the same value (float8 to numeric keeps 15
--- significant digits, independently of extra_float_digits).
-CREATE OR REPLACE FUNCTION repl.mask_noise(value float8, ratio float8, ikey bytea, okey bytea)
+-- Integers and numeric(p,s): the noisy value fitted to the column's type, so that no
+-- value stops the stream with "out of range" or "numeric field overflow": rounded to
+-- `scale` decimal places (0 for integers), then clamped into [low, high] (the type's
+-- bounds: -32768 and 32767 for smallint, +-(10^(p-s) - 10^-s) for numeric(p,s)). NaN
+-- stays NaN (numeric(p,s) holds it; the comparison is also false for NULL).
+CREATE OR REPLACE FUNCTION repl.mask_noise(value numeric, ratio float8, ikey bytea, okey bytea,
+                                           scale int, low numeric, high numeric)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN value <> 'NaN'::numeric
+        THEN LEAST(GREATEST(pg_catalog.round(repl.mask_noise(value, ratio, ikey, okey), scale),
+                            low), high)
+        ELSE value END;
+
+-- real and double precision: the same factor as for the numeric of the same value
+-- (float8 to numeric keeps 15 significant digits, independently of extra_float_digits),
+-- the product's magnitude clamped into [smallest, largest], the type's smallest normal
+-- and largest finite values: float8 arithmetic raises an error on overflow and on
+-- underflow to zero, and so does the cast of the result to real. For a magnitude of 1
+-- or more, half the value is multiplied and the clamped product doubled, so that no
+-- intermediate overflows (below 1 none can, the factor being under 2); halving and
+-- doubling a normal number are exact, so every result inside the range is the rounded
+-- value * factor. A value of a smaller magnitude than `smallest` (0, subnormals)
+-- becomes 0 with its sign; NaN and infinities stay as they are. (The two branches that
+-- multiply each call the PRF; only one of them runs for a value.)
+CREATE OR REPLACE FUNCTION repl.mask_noise(value float8, ratio float8, ikey bytea, okey bytea,
+                                           smallest float8, largest float8)
     RETURNS float8
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN value * (1::float8 + ratio * (2::float8 * (
-        ('x' || pg_catalog.left(pg_catalog.encode(
-            repl.prf_text('r' || pg_catalog.trim_scale(value::numeric)::text, ikey), 'hex'), 13))
-        ::bit(52)::int8::float8 / 4503599627370496::float8) - 1::float8));
+    RETURN CASE
+        WHEN pg_catalog.abs(value) >= 'Infinity'::float8 THEN value  -- NaN sorts above too
+        WHEN pg_catalog.abs(value) >= 1::float8
+        THEN pg_catalog.sign(value) * LEAST(GREATEST(
+                 pg_catalog.abs(value) * 0.5::float8
+                 * repl.mask_noise_factor(value::numeric, ratio, ikey),
+                 smallest * 0.5::float8), largest * 0.5::float8) * 2::float8
+        WHEN pg_catalog.abs(value) >= smallest
+        THEN pg_catalog.sign(value) * LEAST(GREATEST(
+                 pg_catalog.abs(value) * repl.mask_noise_factor(value::numeric, ratio, ikey),
+                 smallest), largest)
+        ELSE value * 0::float8 END;
