@@ -16,7 +16,7 @@ from psycopg import sql
 from .config import MaskSpec, QualifiedName
 from .masking_sql import install_statements
 from .model import Column, SourceColumn
-from .strategies import REGISTRY, sql_function
+from .strategies import REGISTRY, sql_body, sql_function
 
 TRIGGER_NAME = "repl_mask"
 
@@ -54,10 +54,9 @@ def create_sql_mask(relation: QualifiedName, column: SourceColumn, spec: MaskSpe
     statement, the user's text cannot add another, and nothing is spliced into PL/pgSQL.
     `value` has the column's type on the target, as the trigger sees it."""
     stored = sql.SQL(target_column(spec, column).type)
-    return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql "
-                   "RETURN ({}\n)").format(  # the newline: see validate.probe_row_filters
+    return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql {}").format(
         sql.Identifier(schema, sql_function(relation, column, spec)),
-        sql.Identifier("value"), stored, stored, sql.SQL(str(spec.param("expression"))))
+        sql.Identifier("value"), stored, stored, sql_body(column, spec))
 
 
 def mask_expression(spec: MaskSpec, ref: str, column: SourceColumn,

@@ -106,11 +106,20 @@ def _literal(value: Any) -> str:
     return sql.Literal(value).as_string(None)
 
 
+def _text_of(ref: str, column: SourceColumn) -> str:
+    """The value as the text strategies read it. char(n)'s padding is not part of it
+    (PostgreSQL compares char(n) without it, and its text arrives padded): 'ab' masks
+    alike in a char(5) and a text column, and a blank char(n) is the empty string."""
+    if column.type_name == "bpchar":
+        return f"pg_catalog.rtrim({ref}::text, {_literal(' ')})"
+    return f"{ref}::text"
+
+
 def _keyed_text_function(name: str) -> Expression:
     """repl.mask_<name>(value text, ikey, okey): the keyed strategies over text."""
     def expression(spec: MaskSpec, ref: str, column: SourceColumn,
                    relation: QualifiedName) -> str:
-        return f"repl.mask_{name}({ref}::text, ikey, okey)"
+        return f"repl.mask_{name}({_text_of(ref, column)}, ikey, okey)"
     return expression
 
 
@@ -158,8 +167,8 @@ class PartialParams(Params):
 
 
 def _partial(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
-    return "repl.mask_partial({}::text, {}, {}, {})".format(
-        ref, int(spec.param("keep_first", 0)), int(spec.param("keep_last", 0)),
+    return "repl.mask_partial({}, {}, {}, {})".format(
+        _text_of(ref, column), int(spec.param("keep_first", 0)), int(spec.param("keep_last", 0)),
         _literal(str(spec.param("fill", "*"))))
 
 
@@ -173,12 +182,21 @@ PARTIAL = Strategy(
 
 REDACT = Strategy(
     "redact", "text-like", "`REDACTED`", refuses=_needs_text("redact"), target_type=_text,
-    expression=lambda spec, ref, column, relation: f"repl.mask_redact({ref}::text)",
+    expression=lambda spec, ref, column, relation:
+        f"repl.mask_redact({_text_of(ref, column)})",
     examples=(Example("text", ("secret",)), Example("varchar(3)", ("abc",))))
 
+
+def _null(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
+    """NULL; '' of a text-like column stays '' (as under every strategy)."""
+    if column.type_category == TEXT_LIKE:
+        return f"CASE WHEN {ref}::text = '' THEN {ref} END"
+    return "NULL"
+
+
 NULL = Strategy(
-    "null", "any", "NULL", refuses=_any_type, target_type=_same_type, nullable=True,
-    expression=lambda spec, ref, column, relation: "NULL",
+    "null", "any", "NULL ('' stays '')", refuses=_any_type, target_type=_same_type,
+    nullable=True, expression=_null,
     examples=(Example("text", ("x",)), Example("int4", ("42",)),
               Example("jsonb", ('{"a": 1}',)),
               Example("uuid", ("6f1c2a9e-4b7d-4e0a-9c3f-2d8e5b1a7c64",))))
@@ -295,23 +313,40 @@ def _sql_result(column: SourceColumn) -> str:
     return "text" if column.type_category == TEXT_LIKE else column.type  # a varchar(5) grows
 
 
+def sql_body(column: SourceColumn, spec: MaskSpec) -> sql.Composable:
+    """The body of a custom mask's function (masking.create_sql_mask): the user's
+    expression of `value`, one SQL expression parsed when the function is created, except
+    that NULL and the empty string stay as they are (a blank char(n) arrives padded). The
+    newline ends a comment the text may end with (see validate.probe_row_filters)."""
+    keep = sql.SQL("")
+    if column.type_name == "bpchar":
+        keep = sql.SQL(" WHEN pg_catalog.rtrim(value, ' ') = '' THEN ''")
+    elif column.type_category == TEXT_LIKE:
+        keep = sql.SQL(" WHEN value = '' THEN value")
+    return sql.SQL("RETURN CASE WHEN value IS NULL THEN value{} ELSE ({}\n) END").format(
+        keep, sql.SQL(str(spec.param("expression"))))
+
+
 def sql_function(relation: QualifiedName, column: SourceColumn, spec: MaskSpec) -> str:
     """A custom `sql` mask is a SQL function of its own (masking.create_sql_mask), named
-    by a digest of everything that defines it, so that any change makes a new function
-    (and so a new trigger body, hence a re-copy)."""
+    by a digest of everything that defines it, its body included, so that any change
+    makes a new function (and so a new trigger body, hence a re-copy)."""
     parts = (relation.schema, relation.name, column.name, _sql_result(column),
-             str(spec.param("expression")))
+             sql_body(column, spec).as_string(None))
     return f"mask_sql_{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
 
 
 SQL = Strategy(
-    "sql", "any", "your expression of `value`", refuses=_any_type, target_type=_sql_result,
+    "sql", "any", "your expression of `value` (not called for NULL and '')", refuses=_any_type,
+    target_type=_sql_result,
     expression=lambda spec, ref, column, relation:
         f"repl.{sql_function(relation, column, spec)}({ref})",
     params=SqlParams, shorthand="expression", example='{sql: "upper(value)"}',
     examples=(Example("text", ("nick", "ÄÖ"), {"sql": "upper(value)"}),
               Example("varchar(3)", ("abc",), {"sql": "value || '-masked'"}),
-              Example("int4", ("41", "-3"), {"sql": "value * 2"})))
+              Example("char(4)", ("ab",), {"sql": "value || '!'"}),
+              Example("int4", ("41", "-3"), {"sql": "value * 2"}),
+              Example("json", ("[1]",), {"sql": "json_build_object('masked', true)"})))
 
 # In the order error messages list them.
 REGISTRY: dict[str, Strategy] = {s.name: s for s in (

@@ -4,7 +4,7 @@
 --
 -- Every function is deterministic for given keys and IMMUTABLE (the keys are
 -- arguments; nothing is read from a table), PARALLEL SAFE, and returns NULL for a
--- NULL value. Calls are schema-qualified (the apply worker's search_path is empty).
+-- NULL value and '' for '' (neither carries personal data, SPEC section 4). Calls are schema-qualified (the apply worker's search_path is empty).
 -- None is SECURITY DEFINER or has a SET clause: either would prevent inlining, and
 -- neither is needed by a function that reads nothing and is given its keys.
 --
@@ -27,7 +27,8 @@
 -- hash: 64 lowercase hex digits of the keyed PRF of the tagged value.
 CREATE OR REPLACE FUNCTION repl.mask_hash(value text, ikey bytea, okey bytea) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN pg_catalog.encode(repl.prf_text('h' || value, ikey), 'hex');
+    RETURN CASE WHEN value = '' THEN ''
+                ELSE pg_catalog.encode(repl.prf_text('h' || value, ikey), 'hex') END;
 
 -- email: user.<24 hex digits>@example.com (RFC 2606 reserved domain). 96 PRF bits:
 -- two distinct inputs get the same address with probability 2^-96 per pair, i.e.
@@ -35,9 +36,11 @@ CREATE OR REPLACE FUNCTION repl.mask_hash(value text, ikey bytea, okey bytea) RE
 -- distinct inputs are distinct addresses, as a unique index on the source expects.
 CREATE OR REPLACE FUNCTION repl.mask_email(value text, ikey bytea, okey bytea) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 'user.'
-           || pg_catalog.left(pg_catalog.encode(repl.prf_text('e' || value, ikey), 'hex'), 24)
-           || '@example.com';
+    RETURN CASE WHEN value = '' THEN ''
+                ELSE 'user.'
+                     || pg_catalog.left(pg_catalog.encode(repl.prf_text('e' || value, ikey),
+                                                          'hex'), 24)
+                     || '@example.com' END;
 
 -- digits: each ASCII digit replaced by a pseudorandom digit, everything else (and so
 -- the length and format) kept: '+49 (30) 1234-567' -> e.g. '+31 (02) 4966-960'. The
@@ -109,10 +112,10 @@ CREATE OR REPLACE FUNCTION repl.mask_partial(value text, keep_first int, keep_la
                                pg_catalog.length(value))
     END;
 
--- redact: a constant placeholder; NULL stays NULL.
+-- redact: a constant placeholder; NULL and '' stay as they are.
 CREATE OR REPLACE FUNCTION repl.mask_redact(value text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN value IS NOT NULL THEN 'REDACTED' END;
+    RETURN CASE WHEN value <> '' THEN 'REDACTED' ELSE value END;
 
 -- date_trunc: truncated to unit (year, month, day, or any date_trunc() unit), type kept.
 CREATE OR REPLACE FUNCTION repl.mask_date_trunc(value date, unit text) RETURNS date
