@@ -221,10 +221,20 @@ DATE_TRUNC = Strategy(
     "date_trunc", "date, timestamp", "truncated (timestamptz in UTC)", refuses=_needs_date,
     target_type=_same_type, expression=_date_trunc, params=DateTruncParams, shorthand="unit",
     example="{date_trunc: year}",
-    examples=(Example("date", ("2024-05-17", "1999-12-31", "infinity"), {"date_trunc": "year"}),
-              Example("timestamp(0)", ("2024-05-17 10:11:12",), {"date_trunc": "month"}),
-              Example("timestamptz", ("2024-03-01 05:00:00+00", "2024-03-01 00:30:00+02"),
-                      {"date_trunc": "day"})))
+    examples=(Example("date", ("2024-05-17", "1999-12-31", "infinity", "-infinity",
+                               "4714-11-24 BC", "4713-02-01 BC", "5874897-12-31"),
+                      {"date_trunc": "year"}),
+              Example("date", ("2024-05-17", "4714-12-31 BC", "294277-03-04"),
+                      {"date_trunc": "month"}),
+              Example("timestamp(0)", ("2024-05-17 10:11:12", "4714-11-24 00:00:00 BC",
+                                       "294276-12-31 23:59:59", "-infinity"),
+                      {"date_trunc": "month"}),
+              Example("timestamptz", ("2024-03-01 05:00:00+00", "2024-03-01 00:30:00+02",
+                                      "4714-11-24 00:00:00+00 BC",
+                                      "294276-12-31 23:59:59+00", "infinity"),
+                      {"date_trunc": "day"}),
+              Example("timestamptz(3)", ("4714-11-24 12:00:00.123+00 BC",),
+                      {"date_trunc": "year"})))
 
 
 class NoiseParams(Params):

@@ -491,6 +491,25 @@ def test_date_trunc_types_and_time_zones(db) -> None:
     assert year[3:] == ("date", "timestamp without time zone", "timestamp with time zone")
 
 
+def test_date_trunc_results_are_values_of_the_type(conn) -> None:
+    """At both ends of the types' ranges, where plain date_trunc() fails."""
+    cases = [("'4714-11-24 BC'::date", "year", "4713-01-01 BC"),
+             ("'4714-12-31 BC'::date", "day", "4713-01-01 BC"),
+             ("'4713-02-01 BC'::date", "month", "4713-02-01 BC"),
+             ("'5874897-12-31'::date", "year", "294276-01-01"),
+             ("'294276-12-31'::date", "month", "294276-12-01"),
+             ("'-infinity'::date", "year", "-infinity"),
+             ("'4714-11-24 05:00 BC'::timestamp", "month", "4713-01-01 00:00:00 BC"),
+             ("'294276-12-31 23:59:59'::timestamp", "year", "294276-01-01 00:00:00"),
+             ("'infinity'::timestamp", "day", "infinity"),
+             ("'4714-11-24 00:00+00 BC'::timestamptz", "year", "4713-01-01 00:00:00+00 BC"),
+             ("'294276-12-31 23:59:59+00'::timestamptz", "day", "294276-12-31 00:00:00+00")]
+    conn.execute("SET TimeZone = 'UTC'")
+    for value, unit, expected in cases:
+        got = one(conn, q("SELECT repl.mask_date_trunc({v}, %s)::text", v=value), (unit,))
+        assert got == expected, (value, unit)
+
+
 def test_noise_within_ratio_and_deterministic(conn) -> None:
     rows = conn.execute(
         q("SELECT g, repl.mask_noise(g::numeric, 0.1, {keys}), "

@@ -118,21 +118,33 @@ CREATE OR REPLACE FUNCTION repl.mask_redact(value text) RETURNS text
     RETURN CASE WHEN value <> '' THEN 'REDACTED' ELSE value END;
 
 -- date_trunc: truncated to unit (year, month, day, or any date_trunc() unit), type kept.
+-- Every result is a value of the type, so that no value stops the stream: a value
+-- before 4713-01-01 BC (the last weeks of 4714 BC, whose year and month start before
+-- the types' first day) becomes 4713-01-01 BC, and a date after the last day a
+-- timestamp holds (294276-12-31) is truncated as that day. Infinities stay as they
+-- are; NULL too (isfinite() is NULL).
 CREATE OR REPLACE FUNCTION repl.mask_date_trunc(value date, unit text) RETURNS date
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN pg_catalog.date_trunc(unit, value::timestamp)::date;
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.isfinite(value)
+        THEN pg_catalog.date_trunc(unit, LEAST(GREATEST(value, '4713-01-01 BC'::date),
+                                               '294276-12-31'::date)::timestamp)::date
+        ELSE value END;
 
 CREATE OR REPLACE FUNCTION repl.mask_date_trunc(value timestamp, unit text) RETURNS timestamp
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN pg_catalog.date_trunc(unit, value);
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.isfinite(value)
+        THEN pg_catalog.date_trunc(unit, GREATEST(value, '4713-01-01 00:00:00 BC'::timestamp))
+        ELSE value END;
 
 -- timestamptz: truncated in UTC, so the result does not depend on the session's
 -- TimeZone (apply workers, psql sessions and repl's own connections differ).
 CREATE OR REPLACE FUNCTION repl.mask_date_trunc(value timestamptz, unit text)
     RETURNS timestamptz
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN pg_catalog.timezone('UTC',
-                               pg_catalog.date_trunc(unit, pg_catalog.timezone('UTC', value)));
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.isfinite(value)
+        THEN pg_catalog.timezone('UTC', pg_catalog.date_trunc(unit, GREATEST(
+            pg_catalog.timezone('UTC', value), '4713-01-01 00:00:00 BC'::timestamp)))
+        ELSE value END;
 
 -- noise: value * (1 + e), e = ratio * (2u - 1) with u uniform in [0, 1) from 52 PRF bits
 -- of the value's canonical text (trim_scale: 1.50 and 1.5 are the same value, and an
