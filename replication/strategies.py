@@ -206,9 +206,17 @@ class DateTruncParams(Params):
     unit: Literal["year", "month", "day"]
 
 
+def _builtin(column: SourceColumn, names: set[str]) -> bool:
+    """One of PostgreSQL's own types of these names: not a domain over one (its
+    constraints could refuse the result) nor a type of another schema so named."""
+    return column.type_schema == "pg_catalog" and column.type_name in names
+
+
 def _needs_date(column: SourceColumn) -> str | None:
-    if column.type_name not in DATE_TYPES:
-        return f"date_trunc needs a date or timestamp column, not {column.type}"
+    if not _builtin(column, DATE_TYPES):
+        return (f"date_trunc needs a date or timestamp column, not {column.type} (the "
+                "built-in date, timestamp and timestamptz, whose ranges its results are "
+                "kept in; use sql or null for other types)")
     return None
 
 
@@ -252,8 +260,10 @@ _NUMERIC_TYPMOD = re.compile(r"numeric\((\d+),(-?\d+)\)")
 
 
 def _needs_number(column: SourceColumn) -> str | None:
-    if column.type_name not in NUMBER_TYPES:
-        return f"noise needs a numeric column, not {column.type}"
+    if not _builtin(column, NUMBER_TYPES):
+        return (f"noise needs a numeric column, not {column.type} (the built-in smallint, "
+                "integer, bigint, numeric, real and double precision, whose ranges its "
+                "results are kept in; use sql or null for other types)")
     return None
 
 

@@ -478,3 +478,29 @@ def test_noise_at_both_ends_of_every_number_type_arrives(env_any, repl):
         assert rows(dev, "SELECT apply_error_count, sync_error_count FROM "
                          "pg_stat_subscription_stats WHERE subname = 'repl_dev'") == [(0, 0)]
     repl("status", config=cfg)
+
+
+def test_mask_whose_result_might_not_fit_is_refused(env_any, repl):
+    """A domain's constraints could refuse what noise or date_trunc make of a value (and
+    stop the stream): check refuses the mask, naming target, table and column, whether
+    the domain has a name of its own or one of a built-in type in another schema."""
+    env = env_any
+    types = ("CREATE DOMAIN public.int4 AS pg_catalog.int4 CHECK (VALUE BETWEEN 0 AND 100);"
+             "CREATE DOMAIN public.born AS date CHECK (VALUE >= DATE '1900-06-01');")
+    env.run_source(types)
+    env.run_source("CREATE TABLE public.scores (id int PRIMARY KEY, pct public.int4, "
+                   "born public.born); INSERT INTO public.scores VALUES (1, 100, '1900-06-01')")
+    with env.target("dev") as dev:
+        dev.execute(types)
+    cfg = env.write_config(
+        "version: 1\nsource: {dsn: \"{source}\"}\ntargets:\n  dev:\n"
+        "    dsn: \"{target:dev}\"\n    tables:\n      public.scores:\n        columns: all\n"
+        "        mask: {pct: {noise: 0.5}, born: {date_trunc: year}}\n")
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "target dev, table public.scores, column pct: noise needs a numeric column, " \
+           "not public.int4" in out
+    assert "target dev, table public.scores, column born: date_trunc needs a date or " \
+           "timestamp column, not public.born" in out
+    repl("setup", config=cfg, expect=2)
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT to_regclass('public.scores')") == [(None,)]
