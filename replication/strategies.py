@@ -137,12 +137,38 @@ NAMES = (Example("text", ("Jane Doe", "Ørjan Ødegård", "x")),
 
 # --- the records ---------------------------------------------------------------------------
 
-HASH = _text_strategy(
-    "hash", "64 hex characters of a keyed SHA-256 PRF",
-    (Example("text", ("4111 1111 1111 1111", "ünïcødé 漢字", "x", "\\x41")),
-     Example("varchar(20)", ("SSN-1234", "SSN-1235")),
-     Example("char(5)", ("ab", "abc"))),
-    injective=True)
+HASH_KEEPS_TYPE = {"uuid", "bytea"}  # hashed into a value of their own type: joins keep working
+
+
+def _hash_refuses(column: SourceColumn) -> str | None:
+    if column.type_category == TEXT_LIKE or _builtin(column, HASH_KEEPS_TYPE):
+        return None
+    return (f"masking strategy hash needs a text-like, uuid or bytea column, not "
+            f"{column.type}; use null, sql or another strategy")
+
+
+def _hash_type(column: SourceColumn) -> str:
+    return column.type if _builtin(column, HASH_KEEPS_TYPE) else "text"
+
+
+def _hash(spec: MaskSpec, ref: str, column: SourceColumn, relation: QualifiedName) -> str:
+    if _builtin(column, HASH_KEEPS_TYPE):  # repl.mask_hash(uuid) and repl.mask_hash(bytea)
+        return f"repl.mask_hash({ref}::{column.type_name}, ikey, okey)"
+    return f"repl.mask_hash({_text_of(ref, column)}, ikey, okey)"
+
+
+HASH = Strategy(
+    "hash", "text-like, uuid, bytea", "64 hex characters of a keyed SHA-256 PRF; for uuid "
+    "a uuid (version 8) made of its first 122 bits, for bytea its 32 bytes (HMAC-SHA256)",
+    refuses=_hash_refuses, target_type=_hash_type, expression=_hash, injective=True,
+    keyed=True,
+    examples=(Example("text", ("4111 1111 1111 1111", "ünïcødé 漢字", "x", "\\x41")),
+              Example("varchar(20)", ("SSN-1234", "SSN-1235")),
+              Example("char(5)", ("ab", "abc")),
+              Example("uuid", ("6f1c2a9e-4b7d-4e0a-9c3f-2d8e5b1a7c64",
+                               "00000000-0000-0000-0000-000000000000",
+                               "ffffffff-ffff-ffff-ffff-ffffffffffff")),
+              Example("bytea", ("\\x00", "\\x0000", "\\xdeadbeef", "plain text"))))
 
 EMAIL = _text_strategy(
     "email", "`user.<24 hex>@example.com`, unique per input",

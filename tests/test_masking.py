@@ -504,3 +504,43 @@ def test_mask_whose_result_might_not_fit_is_refused(env_any, repl):
     repl("setup", config=cfg, expect=2)
     with env.target("dev") as dev:
         assert rows(dev, "SELECT to_regclass('public.scores')") == [(None,)]
+
+
+def test_hash_keeps_uuid_and_bytea_columns_and_their_joins(env_any, repl):
+    """hash on uuid and bytea columns: the target keeps their types, no raw value
+    arrives, and a join on a hashed uuid finds the same pairs as on production."""
+    env = env_any
+    env.run_source(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY, ext uuid NOT NULL UNIQUE, "
+        "photo bytea);"
+        "CREATE TABLE public.visits (id int PRIMARY KEY, account_ext uuid);"
+        "INSERT INTO public.accounts SELECT g, gen_random_uuid(), "
+        "CASE WHEN g % 3 = 0 THEN ''::bytea ELSE sha256(g::text::bytea) END "
+        "FROM generate_series(1, 50) g;"
+        "INSERT INTO public.visits SELECT g, (SELECT ext FROM public.accounts "
+        "WHERE id = g % 60) FROM generate_series(1, 200) g")
+    cfg = env.write_config(
+        "version: 1\nsource: {dsn: \"{source}\"}\nmasking: {secret: s3cret}\ntargets:\n"
+        "  dev:\n    dsn: \"{target:dev}\"\n    tables:\n"
+        "      public.accounts: {columns: all, mask: {ext: hash, photo: hash}}\n"
+        "      public.visits: {columns: all, mask: {account_ext: hash}}\n")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    env.run_source("INSERT INTO public.accounts VALUES (51, gen_random_uuid(), '\\x01');"
+                   "INSERT INTO public.visits SELECT 201, ext FROM public.accounts "
+                   "WHERE id = 51")
+    join = ("SELECT v.id, a.id FROM public.visits v LEFT JOIN public.accounts a "
+            "ON a.ext = v.account_ext ORDER BY v.id")
+    with env.target("dev") as dev, env.source() as src:
+        wait_until(lambda: rows(dev, "SELECT count(*) FROM public.visits") == [(201,)],
+                   what="the streamed rows")
+        assert rows(dev, join) == rows(src, join)
+        assert rows(dev, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                         "attrelid = 'public.accounts'::regclass AND attname IN "
+                         "('ext', 'photo') ORDER BY attname") == [("uuid",), ("bytea",)]
+        raw = set(rows(src, "SELECT ext FROM public.accounts"))
+        assert not raw & set(rows(dev, "SELECT ext FROM public.accounts"))
+        photos = rows(dev, "SELECT octet_length(photo), count(*) FROM public.accounts "
+                           "GROUP BY 1 ORDER BY 1")
+        assert photos == [(0, 16), (32, 35)]
+        assert not set(rows(src, "SELECT photo FROM public.accounts WHERE photo <> ''")) & \
+            set(rows(dev, "SELECT photo FROM public.accounts"))

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import string
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -202,12 +203,15 @@ def calls(value: str = "%(v)s", keys: str = KEYS) -> dict[str, str]:
         "noise(numeric)": f"repl.mask_noise({value}::numeric, 0.1, {keys})",
         "noise(float8)": f"repl.mask_noise({value}::float8, 0.1, {keys}, {FLOAT8_RANGE})",
         "noise(int2)": f"repl.mask_noise({value}::int2::numeric, 0.1, {keys}, 0, {INT2_RANGE})",
+        "hash(uuid)": f"repl.mask_hash({value}::uuid, {keys})",
+        "hash(bytea)": f"repl.mask_hash({value}::bytea, {keys})",
     }
 
 
 SAMPLE = {"date_trunc(date)": "2024-05-17", "date_trunc(timestamp)": "2024-05-17 10:11:12",
           "date_trunc(timestamptz)": "2024-05-17 10:11:12+00", "noise(numeric)": "1234.5",
-          "noise(float8)": "1234.5", "noise(int2)": "1234"}
+          "noise(float8)": "1234.5", "noise(int2)": "1234",
+          "hash(uuid)": "6f1c2a9e-4b7d-4e0a-9c3f-2d8e5b1a7c64", "hash(bytea)": "\\x00ff"}
 
 
 def test_null_gives_null(conn) -> None:
@@ -232,7 +236,7 @@ def test_deterministic_across_sessions_and_keyed(db) -> None:
         for name, call in calls(keys=explicit).items():
             params = {"v": SAMPLE.get(name, "Jane Doe 0123"), "ikey": IKEY, "okey": OKEY}
             assert one(conn, q("SELECT {call}", call=call), params) == results[0][name]
-            if name in KEYED or name.startswith("noise"):
+            if name in KEYED or name.startswith(("noise", "hash")):
                 params.update(ikey=other_ikey, okey=other_okey)
                 assert one(conn, q("SELECT {call}", call=call), params) != results[0][name], \
                     name
@@ -340,7 +344,8 @@ def test_sql_strategies_are_inlined(conn) -> None:
              "repl.mask_date_trunc(localtimestamp, 'year')",
              f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS})",
              f"repl.mask_noise(length(v)::float8, 0.1, {KEYS}, {FLOAT8_RANGE})",
-             f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS}, 0, {INT2_RANGE})"]
+             f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS}, 0, {INT2_RANGE})",
+             f"repl.mask_hash(v::bytea, {KEYS})"]
     for expr in exprs:
         # v is not a constant, or the whole expression would be folded.
         query = q("EXPLAIN (VERBOSE, COSTS OFF) SELECT {expr} FROM generate_series(1, 2) "
@@ -363,6 +368,31 @@ def test_email_valid_unique_reserved(conn) -> None:
                  (variants,))
     assert len(set(got)) == 4
     assert got[0] == "user." + ref_prf_text("ea@b.io").hex()[:24] + "@example.com"
+
+
+def test_hash_of_uuid_is_a_version_8_uuid_and_of_bytea_its_hmac(conn) -> None:
+    """hash keeps a uuid column a uuid and a bytea column a bytea: deterministic, keyed,
+    distinct for distinct inputs, NULL and the empty bytea kept."""
+    values = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)] + \
+        [uuid.UUID(int=random.Random(9).getrandbits(128)) for _ in range(3)]
+    got = column(conn, q("SELECT repl.mask_hash(v, {keys}) FROM unnest(%s::uuid[]) AS v"),
+                 (values,))
+    for value, masked in zip(values, got, strict=True):
+        digest = bytearray(ref_prf_text("u" + str(value))[:16])
+        digest[6] = digest[6] & 0x0F | 0x80
+        digest[8] = digest[8] & 0x3F | 0x80
+        assert masked == uuid.UUID(bytes=bytes(digest)) != value
+        assert masked.version == 8 and masked.variant == uuid.RFC_4122
+    many = column(conn, q("SELECT repl.mask_hash(gen_random_uuid(), {keys}) "
+                          "FROM generate_series(1, 20000)"))
+    assert len(set(many)) == 20000
+    blobs = [b"\x00", b"\x00\x00", b"b", bytes(range(256)) * 100]
+    got = column(conn, q("SELECT repl.mask_hash(v, {keys}) FROM unnest(%s::bytea[]) AS v"),
+                 (blobs,))
+    assert got == [hmac.new(SECRET, b"b" + blob, hashlib.sha256).digest() for blob in blobs]
+    assert conn.execute(q("SELECT repl.mask_hash(''::bytea, {keys}), "
+                          "repl.mask_hash(NULL::bytea, {keys}), "
+                          "repl.mask_hash(NULL::uuid, {keys})")).fetchone() == (b"", None, None)
 
 
 def test_fake_names_from_builtin_lists(conn) -> None:

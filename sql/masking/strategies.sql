@@ -20,8 +20,9 @@
 --     sha256() call); functions that need a digest twice are plpgsql.
 --
 -- PRF inputs are the value prefixed with one character per strategy (domain
--- separation, see repl.prf_text): h hash, e email, f first name, l last name, n full
--- name, d digits (D further digit blocks), r noise. Changing a tag, or anything else
+-- separation, see repl.prf_text): h hash, u hash of a uuid, b hash of a bytea (in
+-- HMAC), e email, f first name, l last name, n full name, d digits (D further digit
+-- blocks), r noise. Changing a tag, or anything else
 -- that changes outputs, changes every masked value: targets must then be re-copied.
 
 -- hash: 64 lowercase hex digits of the keyed PRF of the tagged value.
@@ -29,6 +30,31 @@ CREATE OR REPLACE FUNCTION repl.mask_hash(value text, ikey bytea, okey bytea) RE
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN value = '' THEN ''
                 ELSE pg_catalog.encode(repl.prf_text('h' || value, ikey), 'hex') END;
+
+-- hash of a uuid: a uuid, so that the column keeps its type and joins on it keep
+-- working. The first 16 bytes of the keyed PRF of the tagged canonical text (tag u),
+-- with the version and variant bits of an RFC 9562 version 8 ("custom") uuid: 122
+-- pseudorandom bits, so two distinct inputs collide with probability 2^-122 per pair.
+-- plpgsql, as the digest is used thrice (see the header).
+CREATE OR REPLACE FUNCTION repl.mask_hash(value uuid, ikey bytea, okey bytea) RETURNS uuid
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $body$
+DECLARE
+    bytes bytea := pg_catalog.substr(repl.prf_text('u' || value::text, ikey), 1, 16);
+BEGIN
+    bytes := pg_catalog.set_byte(bytes, 6, (pg_catalog.get_byte(bytes, 6) & 15) | 128);
+    bytes := pg_catalog.set_byte(bytes, 8, (pg_catalog.get_byte(bytes, 8) & 63) | 128);
+    RETURN pg_catalog.encode(bytes, 'hex')::uuid;
+END
+$body$;
+
+-- hash of a bytea: the 32 bytes of HMAC-SHA256 of the tagged value (tag b), so that the
+-- column keeps its type. HMAC rather than prf_text: a bytea may hold NUL bytes, which
+-- the soundness argument of prf_text excludes. The empty value stays empty.
+CREATE OR REPLACE FUNCTION repl.mask_hash(value bytea, ikey bytea, okey bytea) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN value = ''::bytea THEN value
+                ELSE repl.prf('b'::bytea || value, ikey, okey) END;
 
 -- email: user.<24 hex digits>@example.com (RFC 2606 reserved domain). 96 PRF bits:
 -- two distinct inputs get the same address with probability 2^-96 per pair, i.e.
