@@ -17,9 +17,9 @@ from pydantic import BeforeValidator as Before
 from pydantic_core import PydanticCustomError
 
 from .names import MAX_IDENTIFIER_BYTES, OPERATIONS, QualifiedName, bad_identifier, plain_name
+from .strategies import REGISTRY
 
-STRATEGIES = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
-              "partial", "redact", "null", "date_trunc", "noise", "sql")
+STRATEGIES = tuple(REGISTRY)
 NAME_SUFFIX_BYTES = 5  # "_" + 4 characters that repl appends to "<name>_<target>"
 _MAX_PREFIX = MAX_IDENTIFIER_BYTES - 2 - NAME_SUFFIX_BYTES  # room for "_" + a 1-char target
 
@@ -49,35 +49,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Params(_Section):
-    model_config = ConfigDict(strict=True)  # `keep_last: true` is not 1
-
-
-class _Partial(_Params):
-    keep_first: int = Field(0, ge=0)
-    keep_last: int = Field(0, ge=0)
-    fill: str = Field("*", min_length=1, max_length=1)
-
-
-class _DateTrunc(_Params):
-    unit: Literal["year", "month", "day"]
-
-
-class _Noise(_Params):
-    ratio: float = Field(gt=0, le=1)
-
-
-class _Sql(_Params):
-    expression: Annotated[str, After(lambda v: v.strip() or _fail(((), "is empty")))]
-
-
-_PARAMS: dict[str, type[_Params]] = {
-    "partial": _Partial, "date_trunc": _DateTrunc, "noise": _Noise, "sql": _Sql}
-_SHORTHAND = {"date_trunc": "unit", "noise": "ratio", "sql": "expression"}
-_EXAMPLE = {"date_trunc": "{date_trunc: year}", "noise": "{noise: {ratio: 0.1}}",
-            "sql": '{sql: "upper(value)"}'}
-
-
 @dataclass(frozen=True)
 class MaskSpec:
     """A masking strategy with its parameters: defaults filled in, sorted, hashable."""
@@ -103,18 +74,19 @@ def _mask_spec(value: Any) -> MaskSpec:
     else:
         _fail(((), "expected a strategy name or a one-key mapping such as "
                    "{partial: {keep_last: 4}}"))
-    if strategy not in STRATEGIES:
+    if strategy not in REGISTRY:
         _fail(((), f"unknown masking strategy {quoted(strategy)} "
                    f"(expected one of: {', '.join(STRATEGIES)})"))
-    model = _PARAMS.get(strategy)
+    record = REGISTRY[strategy]
+    model = record.params
     if model is None:
         return MaskSpec(strategy) if not params else _fail((at, f"{strategy} takes no parameters"))
-    shorthand = strategy in _SHORTHAND and not isinstance(params, dict | None)
-    params = {_SHORTHAND[strategy]: params} if shorthand else params or {}
+    shorthand = record.shorthand is not None and not isinstance(params, dict | None)
+    params = {record.shorthand: params} if shorthand else params or {}
     if not isinstance(params, dict):
         _fail((at, f"expected a mapping of parameters ({', '.join(model.model_fields)})"))
     if any(f.is_required() and k not in params for k, f in model.model_fields.items()):
-        _fail((at, f"{strategy} needs a {_SHORTHAND[strategy]}; write {_EXAMPLE[strategy]}"))
+        _fail((at, f"{strategy} needs a {record.shorthand}; write {record.example}"))
     try:
         validated = model.model_validate(params)
     except ValidationError as exc:
@@ -312,7 +284,8 @@ class Config(_Section):
 
 
 KEYS = sorted({k for m in (Config, SourceConfig, MaskingConfig, TargetConfig, TableConfig,
-                            RoleConfig, *_PARAMS.values()) for k in m.model_fields})
+                            RoleConfig, *(s.params for s in REGISTRY.values() if s.params))
+               for k in m.model_fields})
 _KV_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 

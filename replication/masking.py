@@ -1,6 +1,6 @@
-"""Masking on the target (SPEC section 4): which strategy fits which column type, the type
-a masked column gets on the target, and the per-table BEFORE trigger function that
-calls the strategy functions of sql/masking/.
+"""Masking on the target (SPEC section 4): the per-table BEFORE trigger function that
+calls the strategy functions of sql/masking/, built from the registry of strategies
+(strategies.py says which column types each accepts and the type it stores).
 
 The trigger is ENABLE ALWAYS so that it fires in the apply and table-sync workers
 (session_replication_role = replica), for the initial COPY and every change.
@@ -17,16 +17,9 @@ from .config import MaskSpec
 from .masking_sql import install_statements
 from .model import Column, SourceColumn
 from .names import QualifiedName
+from .strategies import REGISTRY, sql_body, sql_function
 
 TRIGGER_NAME = "repl_mask"
-# Strategies whose result is text whatever the source type: the target column is text,
-# so a 64-character hash always fits where production had varchar(20).
-TEXT_RESULT = {"hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
-               "partial", "redact"}
-KEYED = {"hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits", "noise"}
-DATE_TYPES = {"date", "timestamp", "timestamptz"}
-NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
-INTEGER_TYPES = {"int2", "int4", "int8"}
 
 
 def library_version() -> str:
@@ -37,43 +30,22 @@ def library_version() -> str:
 
 def type_problem(spec: MaskSpec, column: SourceColumn) -> str | None:
     """Why `spec` cannot mask `column`, or None when it can."""
-    strategy = spec.strategy
-    if strategy in TEXT_RESULT and column.type_category != "S":
-        return (f"masking strategy {strategy} needs a text-like column, not {column.type}; "
-                "use null, sql or another strategy")
-    if strategy == "date_trunc" and column.type_name not in DATE_TYPES:
-        return f"date_trunc needs a date or timestamp column, not {column.type}"
-    if strategy == "noise" and column.type_name not in NUMBER_TYPES:
-        return f"noise needs a numeric column, not {column.type}"
-    return None
+    return REGISTRY[spec.strategy].refuses(column)
 
 
 def target_column(spec: MaskSpec | None, column: SourceColumn) -> Column:
     """The column as the target stores it: masked results must always fit."""
     if spec is None:
         return Column(column.name, column.type, column.not_null)
-    if spec.strategy in TEXT_RESULT:
-        return Column(column.name, "text", column.not_null)
-    if spec.strategy == "null":
-        return Column(column.name, column.type, False)
-    if spec.strategy == "sql" and column.type_category == "S":
-        return Column(column.name, "text", column.not_null)  # a varchar(5) grows
-    return Column(column.name, column.type, column.not_null)
+    strategy = REGISTRY[spec.strategy]
+    return Column(column.name, strategy.target_type(column),
+                  column.not_null and not strategy.nullable)
 
 
 def function_name(relation: QualifiedName) -> str:
     """One trigger function per table, named by a digest so any table name fits."""
     digest = hashlib.sha256(f"{relation.schema}\0{relation.name}".encode()).hexdigest()
     return f"mask_{digest[:24]}"
-
-
-def sql_mask_function(relation: QualifiedName, column: SourceColumn, spec: MaskSpec) -> str:
-    """A custom `sql` mask becomes a SQL function of its own, named by a digest of
-    everything that defines it, so that any change makes a new function (and so a new
-    trigger body, hence a re-copy)."""
-    parts = (relation.schema, relation.name, column.name, target_column(spec, column).type,
-             str(spec.param("expression")))
-    return f"mask_sql_{hashlib.sha256(chr(0).join(parts).encode()).hexdigest()[:24]}"
 
 
 def create_sql_mask(relation: QualifiedName, column: SourceColumn, spec: MaskSpec,
@@ -83,39 +55,21 @@ def create_sql_mask(relation: QualifiedName, column: SourceColumn, spec: MaskSpe
     statement, the user's text cannot add another, and nothing is spliced into PL/pgSQL.
     `value` has the column's type on the target, as the trigger sees it."""
     stored = sql.SQL(target_column(spec, column).type)
-    return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql "
-                   "RETURN ({}\n)").format(  # the newline: see validate.probe_row_filters
-        sql.Identifier(schema, sql_mask_function(relation, column, spec)),
-        sql.Identifier("value"), stored, stored, sql.SQL(str(spec.param("expression"))))
+    return sql.SQL("CREATE OR REPLACE FUNCTION {}({} {}) RETURNS {} LANGUAGE sql {}").format(
+        sql.Identifier(schema, sql_function(relation, column, spec)),
+        sql.Identifier("value"), stored, stored, sql_body(column, spec))
 
 
 def mask_expression(spec: MaskSpec, ref: str, column: SourceColumn,
                     relation: QualifiedName) -> str:
     """The masked value of `ref` (NEW."col"), as the trigger computes it; the keys are
     in `ikey` and `okey`. Also used by verify, which must compute exactly the same."""
-    s = spec.strategy
-    if s == "sql":
-        return f"repl.{sql_mask_function(relation, column, spec)}({ref})"
-    if s in ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits"):
-        return f"repl.mask_{s}({ref}::text, ikey, okey)"
-    if s == "partial":
-        return "repl.mask_partial({}::text, {}, {}, {})".format(
-            ref, int(spec.param("keep_first", 0)), int(spec.param("keep_last", 0)),
-            sql.Literal(str(spec.param("fill", "*"))).as_string(None))
-    if s == "redact":
-        return f"repl.mask_redact({ref}::text)"
-    if s == "null":
-        return "NULL"
-    if s == "date_trunc":
-        return "repl.mask_date_trunc({}, {})".format(
-            ref, sql.Literal(str(spec.param("unit"))).as_string(None))
-    if s == "noise":
-        ratio = float(spec.param("ratio"))
-        if column.type_name in ("float4", "float8"):
-            return f"repl.mask_noise({ref}::float8, {ratio!r}::float8, ikey, okey)"
-        result = f"repl.mask_noise({ref}::numeric, {ratio!r}::float8, ikey, okey)"
-        return f"pg_catalog.round({result})" if column.type_name in INTEGER_TYPES else result
-    raise ValueError(f"no expression for strategy {s}")
+    return REGISTRY[spec.strategy].expression(spec, ref, column, relation)
+
+
+def keyed(spec: MaskSpec) -> bool:
+    """Whether the mask reads the keys (`ikey`, `okey`)."""
+    return REGISTRY[spec.strategy].keyed
 
 
 def trigger_body(relation: QualifiedName, masks: dict[str, MaskSpec],
@@ -133,17 +87,18 @@ def trigger_body(relation: QualifiedName, masks: dict[str, MaskSpec],
     # The key functions are IMMUTABLE without arguments: plpgsql plans each default
     # expression once per session and keeps the keys as a constant of the plan, so no
     # row pays a lookup (sql/masking/keys.sql says when they are read again).
-    keyed = any(spec.strategy in KEYED for spec in masks.values())
     declare = ("DECLARE\n    ikey bytea := repl.mask_ikey();\n"
-               "    okey bytea := repl.mask_okey();\n") if keyed else ""
+               "    okey bytea := repl.mask_okey();\n") if any(map(keyed, masks.values())) \
+        else ""
     for name in sorted(masks):
         spec = masks[name]
         ref = "NEW." + sql.Identifier(name).as_string(None)
         old = "OLD." + sql.Identifier(name).as_string(None)
-        if spec.strategy == "null":
-            lines.append(f"    {ref} := NULL;")
+        expression = mask_expression(spec, ref, columns[name], relation)
+        if ref not in expression:  # it does not read the value (null): nothing to compare
+            lines.append(f"    {ref} := {expression};")
             continue
-        assign = f"        {ref} := {mask_expression(spec, ref, columns[name], relation)};"
+        assign = f"        {ref} := {expression};"
         lines.append(f"    IF TG_OP = 'INSERT' OR {ref}::text IS DISTINCT FROM {old}::text THEN\n"
                      f"{assign}\n    END IF;")
     return f"\n{declare}BEGIN\n" + "\n".join(lines) + "\n    RETURN NEW;\nEND\n"

@@ -29,7 +29,7 @@ from . import slots
 from .config import MaskSpec
 from .db import Database
 from .errors import ValidationFailed
-from .masking import KEYED, mask_expression
+from .masking import keyed, mask_expression
 from .model import SourceColumn, Subscription, TargetState, TargetTable
 from .names import QualifiedName, ident
 from .redact import redact
@@ -313,11 +313,9 @@ def _mask_of(raw: sql.Composable, spec: MaskSpec, column: SourceColumn,
              target_type: str) -> sql.Composable:
     """The value the masking trigger stores for `raw`: the trigger's own expression, with
     `value` bound to the raw value and the keys from the target's key functions."""
-    if spec.strategy == "null":
-        return sql.SQL("NULL::{}").format(sql.SQL(target_type))
     expression = sql.SQL(mask_expression(spec, "v.value", column, relation))
     keys = sql.SQL(", (SELECT repl.mask_ikey() AS ikey, repl.mask_okey() AS okey) AS k") \
-        if spec.strategy in KEYED else sql.SQL("")
+        if keyed(spec) else sql.SQL("")
     # CAST as the trigger's assignment to the column converts the result.
     return sql.SQL("CAST((SELECT {} FROM (SELECT {} AS value) AS v{}) AS {})").format(
         expression, raw, keys, sql.SQL(target_type))

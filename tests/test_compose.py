@@ -28,7 +28,8 @@ SERVICES = COMPOSE["services"]
 DATABASE_SERVICES = ("production", "analytics", "dev")
 TARGETS = ("analytics", "dev")
 EXAMPLE = ROOT / "examples/docker/repl.yaml"
-README = (ROOT / "README.md").read_text()
+# The containers section moved from the README to docs/operations.md.
+README = (ROOT / "docs" / "operations.md").read_text()
 SUPPORTED_MAJORS = range(15, 19)  # SPEC section 8
 # PostgreSQL's defaults (the same from 15 to 18) of the settings replication needs.
 DEFAULTS = {"wal_level": "replica", "max_replication_slots": 10, "max_wal_senders": 10,

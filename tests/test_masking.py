@@ -7,6 +7,7 @@ closed to other roles."""
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC
 from decimal import Decimal
@@ -419,3 +420,127 @@ def test_strategy_type_mismatch_is_refused(env_any, repl):
            "a text-like column" in out
     assert "column nickname: sql mask" in out and "no_such_function" in out
     repl("setup", config=cfg, expect=2)
+
+
+NOISE_SCHEMA = """
+CREATE TABLE public.measures (id int PRIMARY KEY, s smallint, i integer, b bigint,
+                              n numeric(5,2), r real, d float8);
+INSERT INTO public.measures VALUES
+ (1, 32767, 2147483647, 9223372036854775807, 999.99, 3.4028235e38, 1.7976931348623157e308),
+ (2, -32768, -2147483648, -9223372036854775808, -999.99, -3.4028235e38,
+  -1.7976931348623157e308),
+ (3, 32000, 2000000000, 9000000000000000000, 990.5, 3e38, 1.7e308),
+ (4, 100, 100, 100, 1.5, 1.5, 1.5);
+"""
+
+NOISE_CONFIG = """
+version: 1
+source: {dsn: "{source}"}
+masking: {secret: "correct horse battery staple"}
+targets:
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.measures:
+        columns: all
+        mask: {s: {noise: 1}, i: {noise: 1}, b: {noise: 1}, n: {noise: 1}, r: {noise: 1},
+               d: {noise: 1}}
+"""
+
+
+def test_noise_at_both_ends_of_every_number_type_arrives(env_any, repl):
+    """noise with ratio 1 (values up to doubled) on the largest and smallest values of
+    smallint, integer, bigint, numeric(5,2), real and double precision: the copy and the
+    changes arrive, with values inside each type (rounded to numeric(5,2)'s scale)."""
+    env = env_any
+    env.run_source(NOISE_SCHEMA)
+    cfg = env.write_config(NOISE_CONFIG)
+    repl("check", config=cfg)
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    env.run_source("INSERT INTO public.measures SELECT id + 10, s, i, b, n, r, d "
+                   "FROM public.measures WHERE id <= 3; "
+                   "UPDATE public.measures SET s = -32768, i = -2147483648, "
+                   "b = -9223372036854775808, n = -999.99, r = -3.4028235e38, "
+                   "d = -1.7976931348623157e308 WHERE id = 4")
+    query = "SELECT id, s, i, b, n, r, d FROM public.measures ORDER BY id"
+    with env.target("dev") as dev, env.source() as src:
+        wait_until(lambda: [r[0] for r in rows(dev, query)] == [1, 2, 3, 4, 11, 12, 13]
+                   and rows(dev, "SELECT s FROM public.measures WHERE id = 4") != [(100,)],
+                   what="the copy and the changes")
+        masked, raw = rows(dev, query), rows(src, query)
+        for row in masked:
+            _, s, i, b, n, r, d = row
+            assert -2**15 <= s < 2**15 and -2**31 <= i < 2**31 and -2**63 <= b < 2**63
+            assert abs(n) <= Decimal("999.99") and n.as_tuple().exponent == -2
+            assert math.isfinite(r) and math.isfinite(d)
+        assert masked != raw
+        assert {r[1] for r in masked} & {32767, -32768}  # some reached an end and stopped
+        assert rows(dev, "SELECT apply_error_count, sync_error_count FROM "
+                         "pg_stat_subscription_stats WHERE subname = 'repl_dev'") == [(0, 0)]
+    repl("status", config=cfg)
+
+
+def test_mask_whose_result_might_not_fit_is_refused(env_any, repl):
+    """A domain's constraints could refuse what noise or date_trunc make of a value (and
+    stop the stream): check refuses the mask, naming target, table and column, whether
+    the domain has a name of its own or one of a built-in type in another schema."""
+    env = env_any
+    types = ("CREATE DOMAIN public.int4 AS pg_catalog.int4 CHECK (VALUE BETWEEN 0 AND 100);"
+             "CREATE DOMAIN public.born AS date CHECK (VALUE >= DATE '1900-06-01');")
+    env.run_source(types)
+    env.run_source("CREATE TABLE public.scores (id int PRIMARY KEY, pct public.int4, "
+                   "born public.born); INSERT INTO public.scores VALUES (1, 100, '1900-06-01')")
+    with env.target("dev") as dev:
+        dev.execute(types)
+    cfg = env.write_config(
+        "version: 1\nsource: {dsn: \"{source}\"}\ntargets:\n  dev:\n"
+        "    dsn: \"{target:dev}\"\n    tables:\n      public.scores:\n        columns: all\n"
+        "        mask: {pct: {noise: 0.5}, born: {date_trunc: year}}\n")
+    out = repl("check", config=cfg, expect=1).stdout
+    assert "target dev, table public.scores, column pct: noise needs a numeric column, " \
+           "not public.int4" in out
+    assert "target dev, table public.scores, column born: date_trunc needs a date or " \
+           "timestamp column, not public.born" in out
+    repl("setup", config=cfg, expect=2)
+    with env.target("dev") as dev:
+        assert rows(dev, "SELECT to_regclass('public.scores')") == [(None,)]
+
+
+def test_hash_keeps_uuid_and_bytea_columns_and_their_joins(env_any, repl):
+    """hash on uuid and bytea columns: the target keeps their types, no raw value
+    arrives, and a join on a hashed uuid finds the same pairs as on production."""
+    env = env_any
+    env.run_source(
+        "CREATE TABLE public.accounts (id int PRIMARY KEY, ext uuid NOT NULL UNIQUE, "
+        "photo bytea);"
+        "CREATE TABLE public.visits (id int PRIMARY KEY, account_ext uuid);"
+        "INSERT INTO public.accounts SELECT g, gen_random_uuid(), "
+        "CASE WHEN g % 3 = 0 THEN ''::bytea ELSE sha256(g::text::bytea) END "
+        "FROM generate_series(1, 50) g;"
+        "INSERT INTO public.visits SELECT g, (SELECT ext FROM public.accounts "
+        "WHERE id = g % 60) FROM generate_series(1, 200) g")
+    cfg = env.write_config(
+        "version: 1\nsource: {dsn: \"{source}\"}\nmasking: {secret: s3cret}\ntargets:\n"
+        "  dev:\n    dsn: \"{target:dev}\"\n    tables:\n"
+        "      public.accounts: {columns: all, mask: {ext: hash, photo: hash}}\n"
+        "      public.visits: {columns: all, mask: {account_ext: hash}}\n")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    env.run_source("INSERT INTO public.accounts VALUES (51, gen_random_uuid(), '\\x01');"
+                   "INSERT INTO public.visits SELECT 201, ext FROM public.accounts "
+                   "WHERE id = 51")
+    join = ("SELECT v.id, a.id FROM public.visits v LEFT JOIN public.accounts a "
+            "ON a.ext = v.account_ext ORDER BY v.id")
+    with env.target("dev") as dev, env.source() as src:
+        wait_until(lambda: rows(dev, "SELECT count(*) FROM public.visits") == [(201,)],
+                   what="the streamed rows")
+        assert rows(dev, join) == rows(src, join)
+        assert rows(dev, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                         "attrelid = 'public.accounts'::regclass AND attname IN "
+                         "('ext', 'photo') ORDER BY attname") == [("uuid",), ("bytea",)]
+        raw = set(rows(src, "SELECT ext FROM public.accounts"))
+        assert not raw & set(rows(dev, "SELECT ext FROM public.accounts"))
+        photos = rows(dev, "SELECT octet_length(photo), count(*) FROM public.accounts "
+                           "GROUP BY 1 ORDER BY 1")
+        assert photos == [(0, 16), (32, 35)]
+        assert not set(rows(src, "SELECT photo FROM public.accounts WHERE photo <> ''")) & \
+            set(rows(dev, "SELECT photo FROM public.accounts"))

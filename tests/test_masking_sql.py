@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import random
 import re
 import string
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 import pytest
@@ -29,6 +31,9 @@ OTHER_SECRET = b"tr0ub4dor&3"
 IKEY, OKEY = padded_keys(SECRET)
 MAJORS = [i.major for i in installations()]
 KEYS = "repl.mask_ikey(), repl.mask_okey()"  # how the masking triggers pass the keys
+# The bounds repl passes to noise for a double precision and a smallint column.
+FLOAT8_RANGE = "2.2250738585072014e-308::float8, 1.7976931348623157e+308::float8"
+INT2_RANGE = "'-32768'::numeric, '32767'::numeric"
 
 KEYED = ("hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits")
 EMAIL_RE = re.compile(r"user\.[0-9a-f]{24}@example\.com")
@@ -157,6 +162,9 @@ def test_prf_text_and_hash_match_the_python_reference(conn) -> None:
             q("SELECT repl.prf_text(%s, %s), repl.mask_hash(%s, {keys})"),
             (value, IKEY, value)).fetchone()
         assert got_prf == ref_prf_text(value)
+        if value == "":  # stays empty
+            assert got_hash == ""
+            continue
         assert got_hash == ref_prf_text("h" + value).hex()
         assert re.fullmatch(r"[0-9a-f]{64}", got_hash)
 
@@ -193,13 +201,17 @@ def calls(value: str = "%(v)s", keys: str = KEYS) -> dict[str, str]:
         "date_trunc(timestamp)": f"repl.mask_date_trunc({value}::timestamp, 'month')",
         "date_trunc(timestamptz)": f"repl.mask_date_trunc({value}::timestamptz, 'month')",
         "noise(numeric)": f"repl.mask_noise({value}::numeric, 0.1, {keys})",
-        "noise(float8)": f"repl.mask_noise({value}::float8, 0.1, {keys})",
+        "noise(float8)": f"repl.mask_noise({value}::float8, 0.1, {keys}, {FLOAT8_RANGE})",
+        "noise(int2)": f"repl.mask_noise({value}::int2::numeric, 0.1, {keys}, 0, {INT2_RANGE})",
+        "hash(uuid)": f"repl.mask_hash({value}::uuid, {keys})",
+        "hash(bytea)": f"repl.mask_hash({value}::bytea, {keys})",
     }
 
 
 SAMPLE = {"date_trunc(date)": "2024-05-17", "date_trunc(timestamp)": "2024-05-17 10:11:12",
           "date_trunc(timestamptz)": "2024-05-17 10:11:12+00", "noise(numeric)": "1234.5",
-          "noise(float8)": "1234.5"}
+          "noise(float8)": "1234.5", "noise(int2)": "1234",
+          "hash(uuid)": "6f1c2a9e-4b7d-4e0a-9c3f-2d8e5b1a7c64", "hash(bytea)": "\\x00ff"}
 
 
 def test_null_gives_null(conn) -> None:
@@ -224,7 +236,7 @@ def test_deterministic_across_sessions_and_keyed(db) -> None:
         for name, call in calls(keys=explicit).items():
             params = {"v": SAMPLE.get(name, "Jane Doe 0123"), "ikey": IKEY, "okey": OKEY}
             assert one(conn, q("SELECT {call}", call=call), params) == results[0][name]
-            if name in KEYED or name.startswith("noise"):
+            if name in KEYED or name.startswith(("noise", "hash")):
                 params.update(ikey=other_ikey, okey=other_okey)
                 assert one(conn, q("SELECT {call}", call=call), params) != results[0][name], \
                     name
@@ -236,9 +248,10 @@ def test_attributes(conn) -> None:
         "       bool_or(prosecdef), bool_or(proconfig IS NOT NULL) "
         "  FROM pg_proc WHERE pronamespace = 'repl'::regnamespace GROUP BY proname")}
     assert STRATEGY_FUNCTIONS <= found.keys()
-    for name in STRATEGY_FUNCTIONS:
+    key_functions = ("mask_keys", "mask_ikey", "mask_okey")
+    for name in found.keys() - set(key_functions):  # every function a strategy adds, too
         assert found[name] == (True, True, False, False), name
-    for name in ("mask_keys", "mask_ikey", "mask_okey"):
+    for name in key_functions:
         assert found[name][2:] == (True, True), name  # SECURITY DEFINER, SET search_path
 
 
@@ -334,7 +347,9 @@ def test_sql_strategies_are_inlined(conn) -> None:
              "repl.mask_date_trunc(now(), 'month')", "repl.mask_date_trunc(current_date, 'day')",
              "repl.mask_date_trunc(localtimestamp, 'year')",
              f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS})",
-             f"repl.mask_noise(length(v)::float8, 0.1, {KEYS})"]
+             f"repl.mask_noise(length(v)::float8, 0.1, {KEYS}, {FLOAT8_RANGE})",
+             f"repl.mask_noise(length(v)::numeric, 0.1, {KEYS}, 0, {INT2_RANGE})",
+             f"repl.mask_hash(v::bytea, {KEYS})"]
     for expr in exprs:
         # v is not a constant, or the whole expression would be folded.
         query = q("EXPLAIN (VERBOSE, COSTS OFF) SELECT {expr} FROM generate_series(1, 2) "
@@ -357,6 +372,31 @@ def test_email_valid_unique_reserved(conn) -> None:
                  (variants,))
     assert len(set(got)) == 4
     assert got[0] == "user." + ref_prf_text("ea@b.io").hex()[:24] + "@example.com"
+
+
+def test_hash_of_uuid_is_a_version_8_uuid_and_of_bytea_its_hmac(conn) -> None:
+    """hash keeps a uuid column a uuid and a bytea column a bytea: deterministic, keyed,
+    distinct for distinct inputs, NULL and the empty bytea kept."""
+    values = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)] + \
+        [uuid.UUID(int=random.Random(9).getrandbits(128)) for _ in range(3)]
+    got = column(conn, q("SELECT repl.mask_hash(v, {keys}) FROM unnest(%s::uuid[]) AS v"),
+                 (values,))
+    for value, masked in zip(values, got, strict=True):
+        digest = bytearray(ref_prf_text("u" + str(value))[:16])
+        digest[6] = digest[6] & 0x0F | 0x80
+        digest[8] = digest[8] & 0x3F | 0x80
+        assert masked == uuid.UUID(bytes=bytes(digest)) != value
+        assert masked.version == 8 and masked.variant == uuid.RFC_4122
+    many = column(conn, q("SELECT repl.mask_hash(gen_random_uuid(), {keys}) "
+                          "FROM generate_series(1, 20000)"))
+    assert len(set(many)) == 20000
+    blobs = [b"\x00", b"\x00\x00", b"b", bytes(range(256)) * 100]
+    got = column(conn, q("SELECT repl.mask_hash(v, {keys}) FROM unnest(%s::bytea[]) AS v"),
+                 (blobs,))
+    assert got == [hmac.new(SECRET, b"b" + blob, hashlib.sha256).digest() for blob in blobs]
+    assert conn.execute(q("SELECT repl.mask_hash(''::bytea, {keys}), "
+                          "repl.mask_hash(NULL::bytea, {keys}), "
+                          "repl.mask_hash(NULL::uuid, {keys})")).fetchone() == (b"", None, None)
 
 
 def test_fake_names_from_builtin_lists(conn) -> None:
@@ -449,7 +489,17 @@ def test_partial_keeps_ends_and_never_returns_a_short_value(conn) -> None:
 
 def test_redact(conn) -> None:
     assert conn.execute("SELECT repl.mask_redact('secret'), repl.mask_redact(''), "
-                        "repl.mask_redact(NULL)").fetchone() == ("REDACTED", "REDACTED", None)
+                        "repl.mask_redact(NULL)").fetchone() == ("REDACTED", "", None)
+
+
+def test_empty_string_stays_empty(conn) -> None:
+    """'' carries no personal data: every text strategy keeps it, and keeps the same
+    result for the rest (a blank is not empty)."""
+    for name, call in calls().items():
+        if "::text" in call:
+            assert one(conn, q("SELECT {call}", call=call), {"v": ""}) == "", name
+            assert one(conn, q("SELECT {call}", call=call), {"v": " "}) not in ("", None), \
+                name
 
 
 def test_date_trunc_types_and_time_zones(db) -> None:
@@ -475,11 +525,31 @@ def test_date_trunc_types_and_time_zones(db) -> None:
     assert year[3:] == ("date", "timestamp without time zone", "timestamp with time zone")
 
 
+def test_date_trunc_results_are_values_of_the_type(conn) -> None:
+    """At both ends of the types' ranges, where plain date_trunc() fails."""
+    cases = [("'4714-11-24 BC'::date", "year", "4713-01-01 BC"),
+             ("'4714-12-31 BC'::date", "day", "4713-01-01 BC"),
+             ("'4713-02-01 BC'::date", "month", "4713-02-01 BC"),
+             ("'5874897-12-31'::date", "year", "294276-01-01"),
+             ("'294276-12-31'::date", "month", "294276-12-01"),
+             ("'-infinity'::date", "year", "-infinity"),
+             ("'4714-11-24 05:00 BC'::timestamp", "month", "4713-01-01 00:00:00 BC"),
+             ("'294276-12-31 23:59:59'::timestamp", "year", "294276-01-01 00:00:00"),
+             ("'infinity'::timestamp", "day", "infinity"),
+             ("'4714-11-24 00:00+00 BC'::timestamptz", "year", "4713-01-01 00:00:00+00 BC"),
+             ("'294276-12-31 23:59:59+00'::timestamptz", "day", "294276-12-31 00:00:00+00")]
+    conn.execute("SET TimeZone = 'UTC'")
+    for value, unit, expected in cases:
+        got = one(conn, q("SELECT repl.mask_date_trunc({v}, %s)::text", v=value), (unit,))
+        assert got == expected, (value, unit)
+
+
 def test_noise_within_ratio_and_deterministic(conn) -> None:
     rows = conn.execute(
         q("SELECT g, repl.mask_noise(g::numeric, 0.1, {keys}), "
-          "repl.mask_noise(g::float8, 0.1, {keys}), repl.mask_noise(g::numeric, 0.5, {keys}) "
-          "FROM generate_series(-500, 2000) AS g WHERE g <> 0")).fetchall()
+          "repl.mask_noise(g::float8, 0.1, {keys}, {f8}), "
+          "repl.mask_noise(g::numeric, 0.5, {keys}) "
+          "FROM generate_series(-500, 2000) AS g WHERE g <> 0", f8=FLOAT8_RANGE)).fetchall()
     higher = 0
     for value, as_numeric, as_float, wide in rows:
         assert abs(as_numeric / value - 1) <= Decimal("0.1")
@@ -494,9 +564,56 @@ def test_noise_within_ratio_and_deterministic(conn) -> None:
         q("SELECT repl.mask_noise(1.5, 0.2, {keys}) = repl.mask_noise(1.500, 0.2, {keys}), "
           "repl.mask_noise(42::numeric, 0.2, {keys}) = repl.mask_noise(42.0, 0.2, {keys}), "
           "repl.mask_noise(0::numeric, 0.2, {keys}), repl.mask_noise('NaN'::numeric, 0.2, {keys}),"
-          "repl.mask_noise('Infinity'::float8, 0.2, {keys})")).fetchone()
+          "repl.mask_noise('Infinity'::float8, 0.2, {keys}, {f8})", f8=FLOAT8_RANGE)).fetchone()
     assert same[:3] == (True, True, 0)
     assert same[3].is_nan() and same[4] == float("inf")
+
+
+def test_noise_fits_the_column_type(conn) -> None:
+    """Rounded to the column's scale and clamped into its range; inside that range, the
+    value the unbounded formula gives (so stable values are those of before)."""
+    values = [Decimal(g) / 100 for g in range(-99999, 100000, 7)] + \
+        [Decimal("999.99"), Decimal("-999.99"), Decimal("0"), Decimal("NaN")]
+    rows = conn.execute(q(
+        "SELECT v, repl.mask_noise(v, 1, {keys}), repl.mask_noise(v, 1, {keys}, 2, "
+        "'-999.99'::numeric, '999.99'::numeric) FROM unnest(%s::numeric[]) AS v"),
+        (values,)).fetchall()
+    bound, clamped = Decimal("999.99"), 0
+    for value, free, fitted in rows:
+        if value.is_nan():
+            assert fitted.is_nan()
+            continue
+        expected = min(max(free.quantize(Decimal("0.01"), ROUND_HALF_UP), -bound), bound)
+        assert fitted == expected and fitted.as_tuple().exponent == -2, value
+        clamped += abs(fitted) == bound and abs(value) != bound
+    assert clamped > 100  # ratio 1: about a quarter of the values above 500 overflow
+    # Integers round, and stop at the type's ends.
+    ends = column(conn, q("SELECT repl.mask_noise(v::numeric, 1, {keys}, 0, {int2}) "
+                          "FROM unnest(%s::int2[]) AS v", int2=INT2_RANGE),
+                  ([32767, 32766, 32000, -32768, -32000],))
+    assert all(-32768 <= e <= 32767 and e == int(e) for e in ends)
+    assert {32767, -32768} <= set(ends)
+    # Floats: the product, clamped into [smallest normal, largest finite] by magnitude;
+    # a subnormal becomes 0. For real, the bounds of real.
+    floats = [1.7976931348623157e308, -1.7976931348623157e308, 1e308, -3e307, 1.0, -2.5,
+              3e-308, -2.2250738585072014e-308, 5e-324, -1e-310, 0.0]
+    smallest, largest = 2.2250738585072014e-308, 1.7976931348623157e308
+    for ratio in (1, 0.1):
+        got = conn.execute(q(
+            "SELECT v, repl.mask_noise_factor(v::numeric, %s, repl.mask_ikey()), "
+            "repl.mask_noise(v, %s, {keys}, {f8}) FROM unnest(%s::float8[]) AS v",
+            f8=FLOAT8_RANGE), (ratio, ratio, floats)).fetchall()
+        for value, factor, fitted in got:
+            if abs(value) < smallest:
+                assert fitted == 0, value
+                continue
+            product = abs(value) * factor  # inf where PostgreSQL would raise an error
+            expected = math.copysign(min(max(product, smallest), largest), value)
+            assert fitted == expected, (value, ratio)
+    real = column(conn, q("SELECT repl.mask_noise(v, 1, {keys}, 1.1754943508222875e-38::float8,"
+                          " 3.4028234663852886e+38::float8)::real FROM unnest(%s::float8[]) AS v"),
+                  ([3.4028234663852886e38, -3.4028234663852886e38, 1.2e-38, 1e-45],))
+    assert all(math.isfinite(r) for r in real) and real[3] == 0  # the cast raised nothing
 
 
 # --- keys ---------------------------------------------------------------------------------

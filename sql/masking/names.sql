@@ -106,20 +106,23 @@ CREATE OR REPLACE FUNCTION repl.mask_last_names() RETURNS text[]
 -- O(1), where a text[] is walked element by element (0.3 us for these lists). The
 -- cast of the constant folds with it. Every name fits a `name` (63 bytes).
 
--- fake_first_name, fake_last_name: one name, from 32 bits of the PRF of the tagged value.
+-- fake_first_name, fake_last_name: one name, from 32 bits of the PRF of the tagged value
+-- ('' stays '', as under every strategy).
 CREATE OR REPLACE FUNCTION repl.mask_fake_first_name(value text, ikey bytea, okey bytea)
     RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN (repl.mask_first_names()::name[])[1 + (
+    RETURN CASE WHEN value = '' THEN '' ELSE (repl.mask_first_names()::name[])[1 + (
         ('x' || pg_catalog.left(pg_catalog.encode(repl.prf_text('f' || value, ikey), 'hex'), 8))
-        ::bit(32)::int8 % pg_catalog.cardinality(repl.mask_first_names())::int8)::int4]::text;
+        ::bit(32)::int8 % pg_catalog.cardinality(repl.mask_first_names())::int8)::int4]::text
+    END;
 
 CREATE OR REPLACE FUNCTION repl.mask_fake_last_name(value text, ikey bytea, okey bytea)
     RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN (repl.mask_last_names()::name[])[1 + (
+    RETURN CASE WHEN value = '' THEN '' ELSE (repl.mask_last_names()::name[])[1 + (
         ('x' || pg_catalog.left(pg_catalog.encode(repl.prf_text('l' || value, ikey), 'hex'), 8))
-        ::bit(32)::int8 % pg_catalog.cardinality(repl.mask_last_names())::int8)::int4]::text;
+        ::bit(32)::int8 % pg_catalog.cardinality(repl.mask_last_names())::int8)::int4]::text
+    END;
 
 -- fake_name: "First Last", both picked from one digest (bits 0-31 and 32-63), so one
 -- sha256() per value. plpgsql, as the digest is used twice: a LANGUAGE sql body would
@@ -128,8 +131,12 @@ CREATE OR REPLACE FUNCTION repl.mask_fake_name(value text, ikey bytea, okey byte
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 AS $body$
 DECLARE
-    digest text := pg_catalog.encode(repl.prf_text('n' || value, ikey), 'hex');
+    digest text;
 BEGIN
+    IF value = '' THEN
+        RETURN '';
+    END IF;
+    digest := pg_catalog.encode(repl.prf_text('n' || value, ikey), 'hex');
     RETURN (repl.mask_first_names()::name[])[1 + (
                ('x' || pg_catalog.substr(digest, 1, 8))::bit(32)::int8
                % pg_catalog.cardinality(repl.mask_first_names())::int8)::int4]::text
