@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import psycopg
 from psycopg import sql
@@ -13,7 +14,7 @@ from .model import ConninfoDigest
 from .names import subscription_name
 from .plan import Plan, Step
 from .redact import redact
-from .session import Session, Snapshot
+from .session import AS_CONFIGURED, Asked, Session, Snapshot
 from .state import subscriber_conninfo
 
 
@@ -43,7 +44,8 @@ def apply(session: Session, plan: Plan,
 
 
 def converge(session: Session, plan: Plan,
-             on_step: Callable[[int, Step], None] | None = None) -> Plan:
+             on_step: Callable[[int, Step], None] | None = None,
+             asked: Asked = AS_CONFIGURED) -> Plan:
     """Apply, then plan again; returns the leftover plan (empty when converged)."""
     apply(session, plan, on_step)
     snap = session.snapshot()
@@ -52,7 +54,44 @@ def converge(session: Session, plan: Plan,
                          "; ".join(str(p) for p in snap.errors))
     keep_row_filters(session, snap)
     keep_conninfo_digests(session, snap, plan)
-    return session.plan(snap)
+    keep_identities(session, snap, asked)
+    return session.plan(snap, replace(asked, resync=frozenset()))  # copied: not again
+
+
+def keep_identities(session: Session, snap: Snapshot, asked: Asked) -> None:
+    """Record on each target production's identity of what it replicates now (source
+    table OID; per column its attnum and type), which tells a later rename on production
+    from a drop and an add, and under `columns: all` which columns were accepted."""
+    want, _ = session.states(snap, asked)
+    for name in session.target_names:
+        cat = snap.targets[name]
+        if cat.schema_revision is None or int(cat.schema_revision) < 7:
+            continue
+        rows = []
+        for table in want.states[name].tables:
+            source = snap.source.tables[table.relation]
+            config = session.config.targets[name].tables[table.relation]
+            types = {c.attnum: c.type for c in source.columns}
+            excluded = [c for c in source.columns if c.name in config.exclude]
+            rows.append((table.relation.schema, table.relation.name, source.oid,
+                         [c.name for c in table.columns], [c.attnum for c in table.columns],
+                         [types[c.attnum] for c in table.columns], config.columns == "all",
+                         [c.name for c in excluded], [c.attnum for c in excluded]))
+        recorded = sorted((i.relation.schema, i.relation.name, i.source_oid,
+                           [c.name for c in i.columns], [c.attnum for c in i.columns],
+                           [c.type for c in i.columns], i.all_columns,
+                           [c.name for c in i.excluded], [c.attnum for c in i.excluded])
+                          for i in cat.identities.values())
+        if sorted(rows) == recorded:
+            continue
+        db = session.db(name)
+        with db.conn.transaction():
+            db.execute("DELETE FROM repl.replicated_table")
+            for row in rows:
+                db.execute("INSERT INTO repl.replicated_table (schema_name, table_name, "
+                           "source_oid, columns, attnums, types, all_columns, excluded, "
+                           "excluded_attnums) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                           row)
 
 
 def keep_conninfo_digests(session: Session, snap: Snapshot, applied: Plan) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import records, slots
@@ -72,9 +72,10 @@ def server_info(db: Database) -> ServerInfo:
     return ServerInfo(**row)
 
 
-def _names(relations: Iterable[QualifiedName]) -> dict[str, list[str]]:
+def _names(relations: Iterable[QualifiedName], oids: Iterable[int] = ()) -> dict[str, list]:
     rels = list(relations)
-    return {"schemas": [r.schema for r in rels], "names": [r.name for r in rels]}
+    return {"schemas": [r.schema for r in rels], "names": [r.name for r in rels],
+            "oids": list(oids)}
 
 
 def _identity(kind: str, row: dict[str, Any] | None) -> ReplicaIdentity:
@@ -83,10 +84,11 @@ def _identity(kind: str, row: dict[str, Any] | None) -> ReplicaIdentity:
     return ReplicaIdentity(kind, tuple(row["columns"]), row["indexname"], bool(row["is_primary"]))
 
 
-def source_tables(db: Database, relations: Iterable[QualifiedName]
+def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterable[int] = ()
                   ) -> dict[QualifiedName, SourceTable]:
-    """The named tables that exist on the source, with columns and replica identities."""
-    rows = db.query("catalog/tables", _names(relations))
+    """The tables that exist on the source of those named or of those OIDs, with columns
+    and replica identities."""
+    rows = db.query("catalog/tables", _names(relations, oids))
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
@@ -147,9 +149,14 @@ def publications(db: Database, prefix: str) -> dict[str, Publication]:
     return result
 
 
-def target_tables(db: Database, relations: Iterable[QualifiedName]
+def target_tables(db: Database, relations: Iterable[QualifiedName],
+                  recorded: dict[QualifiedName, TableIdentity] | None = None
                   ) -> dict[QualifiedName, TargetTable]:
-    rows = db.query("catalog/tables", _names(relations))
+    """The named target tables that exist, and those `recorded` names (production's
+    identity of what they replicate, which they carry: a table or column the config
+    names differently since a rename on production is found by it)."""
+    recorded = recorded or {}
+    rows = db.query("catalog/tables", _names(list(dict.fromkeys([*relations, *recorded]))))
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
@@ -167,10 +174,14 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
         rel = QualifiedName(r["schema"], r["name"])
         key = keys.get(r["oid"])
         trigger = triggers.get(r["oid"])
+        identity = recorded.get(rel)
+        attnums = {c.name: c.attnum for c in identity.columns} if identity else {}
         result[rel] = TargetTable(
-            rel, tuple(columns[r["oid"]]), key[1] if key else None, key[0] if key else None,
+            rel, tuple(replace(c, attnum=attnums.get(c.name)) for c in columns[r["oid"]]),
+            key[1] if key else None, key[0] if key else None,
             mask_function=trigger["body"] if trigger else None,
-            mask_trigger=trigger["enabled"] if trigger else None)
+            mask_trigger=trigger["enabled"] if trigger else None,
+            source_oid=identity.source_oid if identity else None)
     return result
 
 
@@ -247,9 +258,21 @@ def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str
 @dataclass
 class SourceCatalog:
     info: ServerInfo
-    tables: dict[QualifiedName, SourceTable]
+    tables: dict[QualifiedName, SourceTable]  # those the config names
     publications: dict[str, Publication]
     slots: dict[str, Slot]  # repl's and the table-sync slots (slots.read)
+    # By OID, those the config names and those the targets' records name (a table renamed
+    # on production since the last setup; an OID no longer there: a dropped table).
+    by_oid: dict[int, SourceTable] = field(default_factory=dict)
+    # Columns repl's publications pin (PostgreSQL refuses to drop them or change their
+    # type), per table: column -> the publications that use it.
+    pinned: dict[QualifiedName, dict[str, list[str]]] = field(default_factory=dict)
+
+    def add_recorded(self, db: Database, oids: Iterable[int]) -> None:
+        """Read the tables of those OIDs too, unless known already."""
+        wanted = [o for o in oids if o not in self.by_oid]
+        if wanted:
+            self.by_oid.update((t.oid, t) for t in source_tables(db, (), wanted).values())
 
 
 @dataclass
@@ -277,6 +300,10 @@ class TargetCatalog:
     identities: dict[QualifiedName, TableIdentity] = field(default_factory=dict)
     type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
 
+    def identity_of(self, source_oid: int) -> TableIdentity | None:
+        """The record of the target table that replicates the source table `source_oid`."""
+        return next((i for i in self.identities.values() if i.source_oid == source_oid), None)
+
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     wanted = list(types)
@@ -288,12 +315,22 @@ def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[
 
 
 def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -> SourceCatalog:
+    tables = source_tables(db, relations)
     return SourceCatalog(
         info=server_info(db),
-        tables=source_tables(db, relations),
+        tables=tables,
         publications=publications(db, prefix),
         slots=slots.read(db, prefix),
+        by_oid={t.oid: t for t in tables.values()},
+        pinned=pinned_columns(db, prefix),
     )
+
+
+def pinned_columns(db: Database, prefix: str) -> dict[QualifiedName, dict[str, list[str]]]:
+    found: dict[QualifiedName, dict[str, list[str]]] = defaultdict(dict)
+    for r in db.query("catalog/pinned_columns", {"prefix": prefix + "_"}):
+        found[QualifiedName(r["schema"], r["name"])][r["column_name"]] = r["publications"]
+    return dict(found)
 
 
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
@@ -305,10 +342,11 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
     keys, version = records.masking_state(db, revision)
     managed = records.managed_roles(db, revision)
     relations = list(relations)
+    identities = records.identities(db, revision)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
-        tables=target_tables(db, relations),
+        tables=target_tables(db, relations, identities),
         subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
         schema_revision=revision,
         foreign_repl_schema=foreign,
@@ -323,6 +361,6 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         workers=apply_workers(db, prefix),
         row_filters=records.row_filters(db, revision),
         conninfo_digests=records.conninfo_digests(db, revision),
-        identities=records.identities(db, revision),
+        identities=identities,
         type_identities=records.type_identities(db, revision),
     )

@@ -20,10 +20,9 @@ from .config import Config
 from .config_file import load_config, resolve_config_path
 from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
-from .names import QualifiedName
 from .preview import preview as run_preview
 from .redact import redact
-from .session import Session, configured_table
+from .session import Asked, Session, configured_table
 from .skip import skip as run_skip
 from .status import StatusReport, fresh_report
 from .teardown import teardown_plan
@@ -47,10 +46,19 @@ WaitOption = Annotated[bool, typer.Option(
     "--wait", help="Block until every table's copy is done, with a progress bar per table.")]
 TimeoutOption = Annotated[float | None, typer.Option(
     help="With --wait: give up after this many seconds.", show_default=False)]
+AcceptOption = Annotated[bool, typer.Option(
+    "--accept-new-columns",
+    help="Replicate the columns production added to `columns: all` tables since their "
+         "first setup (pending columns); those tables are copied again.")]
+DropColumnsOption = Annotated[bool, typer.Option(
+    "--drop-columns", help="Drop target columns no longer replicated, instead of keeping them.")]
 Targets = Annotated[list[str] | None, typer.Argument(help="Targets (default: all).",
                                                       show_default=False)]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+# What `check --strict` counts as problems: production columns and tables no config
+# classifies (unclassified, pending under `columns: all`, tables no target mentions).
+STRICT_KINDS = ("unclassified", "pending", "unmentioned")
 METRICS_WATCH_BUDGET_S = 4.0
 out = render.console()
 err = render.console(stderr=True)
@@ -109,7 +117,8 @@ def check(
     ctx: typer.Context,
     config: ConfigOption = None,
     strict: Annotated[bool, typer.Option("--strict",
-                                         help="Unclassified columns are problems too.")] = False,
+                                         help="Production columns and tables no config "
+                                              "classifies are problems too.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Validate the config against the live catalogs. Changes nothing."""
@@ -120,41 +129,30 @@ def check(
             snap = session.snapshot()
         found = snap.problems
         if strict:
-            found = [p if p.kind != "unclassified" else p.as_error() for p in found]
+            found = [p.as_error() if p.kind in STRICT_KINDS else p for p in found]
         failing = [p for p in found if p.severity == "error"]
-        if as_json:
-            render.emit_json(out, {
-                "ok": not failing,
-                "source": {"version": snap.source.info.version,
-                           "wal_level": snap.source.info.wal_level},
-                "targets": {n: {"version": c.info.version} for n, c in snap.targets.items()},
-                "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
-                              "kind": p.kind} for p in found],
-            })
-        else:
-            info = snap.source.info
-            out.print(f"source: PostgreSQL {info.version}, wal_level={info.wal_level}, "
-                      f"{info.max_replication_slots - info.slots_used} free slot(s), "
-                      f"{info.max_wal_senders - info.senders_used} free WAL sender(s)")
-            for name, cat in snap.targets.items():
-                out.print(f"target {name}: PostgreSQL {cat.info.version}, "
-                          f"{len(cfg.targets[name].tables)} table(s)")
-            render.problems(out, found)
-            out.print("OK: the config is valid against the live databases." if not failing
-                      else f"{len(failing)} problem(s) found.")
-        return EXIT_PROBLEMS if failing else EXIT_OK
+        # A config the live catalogs refute makes setup exit 2 with nothing changed:
+        # check says the same. Only what --strict adds counts as problems found (1).
+        refuted = any(p.severity == "error" and p.kind not in STRICT_KINDS
+                      for p in snap.problems)
+        _show(as_json, lambda: render.check_to_dict(snap, found),
+              lambda: render.check(out, cfg, snap, found))
+        return EXIT_USAGE if refuted else EXIT_PROBLEMS if failing else EXIT_OK
 
     _run(body)
 
 
 @app.command()
 def plan(ctx: typer.Context, targets: Targets = None, config: ConfigOption = None,
-         as_json: JsonOption = False) -> None:
+         as_json: JsonOption = False, accept_new_columns: AcceptOption = False,
+         drop_columns: DropColumnsOption = False) -> None:
     """Print the SQL `setup` would run, per database in execution order. Changes nothing."""
 
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
-            p = session.plan(workflow.validated(session))
+            p = session.plan(workflow.validated(session),
+                             Asked(accept_new_columns=accept_new_columns,
+                                   drop_columns=drop_columns))
         _show(as_json, lambda: render.plan_to_dict(p), lambda: render.plan(out, p))
         return EXIT_OK
 
@@ -168,22 +166,24 @@ def setup(
     config: ConfigOption = None,
     wait: WaitOption = False,
     timeout: TimeoutOption = None,
+    accept_new_columns: AcceptOption = False,
+    drop_columns: DropColumnsOption = False,
 ) -> None:
     """Converge every database to the config. Idempotent."""
 
     def body() -> int:
         with Session(_config(ctx, config), targets) as session:
-            _setup(session, frozenset(), wait, timeout)
+            _setup(session, Asked(accept_new_columns=accept_new_columns,
+                                  drop_columns=drop_columns), wait, timeout)
         return EXIT_OK
 
     _run(body)
 
 
-def _setup(session: Session, resync: frozenset[QualifiedName], wait: bool,
-           timeout: float | None) -> None:
+def _setup(session: Session, asked: Asked, wait: bool, timeout: float | None) -> None:
     """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
     snap = workflow.validated(session)
-    workflow.setup(session, workflow.ConsoleReport(out), resync, snap)
+    workflow.setup(session, workflow.ConsoleReport(out), asked, snap)
     if wait:
         workflow.wait(session, snap, out, timeout)
         out.print("Every table is ready.")
@@ -204,7 +204,7 @@ def resync(
         cfg = _config(ctx, config)
         with Session(cfg, [target]) as session:
             wanted = frozenset(configured_table(cfg, target, t) for t in tables)
-            _setup(session, wanted, wait, timeout)
+            _setup(session, Asked(resync=wanted), wait, timeout)
         return EXIT_OK
 
     _run(body)

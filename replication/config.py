@@ -213,10 +213,8 @@ class TableConfig(_Section):
 
     def model_post_init(self, _context: Any) -> None:
         problems: list[PathProblem] = []
+        # With `columns: all`, exclude names the columns that stay in production.
         listed = None if self.columns == "all" else set(self.columns)
-        if listed is None and self.exclude:
-            problems.append((("exclude",), "exclude cannot be combined with columns: all; "
-                                           "list the columns instead"))
         problems += [(("exclude", i), f"{quoted(column)} is also listed in columns")
                      for i, column in enumerate(self.exclude) if column in (listed or ())]
         for column in self.mask:

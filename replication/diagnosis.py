@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import slots
+from .catalog import SourceCatalog, TargetCatalog, subscriptions
+from .columns import column_changes
+from .config import Config
 from .model import Slot, Subscription
-from .session import Session
+from .names import owns_publication, subscription_name
+
+if TYPE_CHECKING:
+    from .session import Session
 
 # A subscription that looks stuck on an apply error is watched for at most this long
 # (PostgreSQL restarts a failed apply worker every wal_retrieve_retry_interval, 5 s by
@@ -99,3 +106,91 @@ def way_out(name: str, sub_name: str) -> str:
             "conflicting target rows and replication resumes by itself; or `repl skip "
             f"{name}` skips the failing source transaction (its changes are then missing on "
             f"{name}: `repl resync {name} TABLE` copies the table again)")
+
+
+def schema_differences(config: Config, target: str, source: SourceCatalog,
+                       catalog: TargetCatalog) -> list[str]:
+    """Changes on production that stop (or will stop, at the next change to the table)
+    the target's apply, in words, each with its way out. Read from the catalogs alone:
+    what production publishes now (pg_publication_tables follows renames, since the
+    publication stores OIDs and attnums) against what the target has (the subscriber
+    matches by name), and the target's record of what it replicated, which tells a rename
+    from an addition."""
+    found = []
+    owned = [p for n, p in source.publications.items()
+             if owns_publication(config.name, target, n)]
+    sub = catalog.subscriptions.get(subscription_name(config.name, target))
+    for relation, table in config.targets[target].tables.items():
+        src = source.tables.get(relation)
+        if src is None:
+            continue  # renamed or dropped: the config's validation names it
+        entry = next((e for p in owned if (e := p.table(relation)) is not None), None)
+        here = catalog.tables.get(relation)
+        identity = catalog.identity_of(src.oid)
+        if entry is None:
+            # Out of its publication because production dropped a column with CASCADE
+            # (taken out by anything else, a setup under way or by hand, it is drift).
+            dropped = column_changes(identity, src).dropped
+            if dropped and sub is not None and sub.state_of(relation) is not None:
+                found.append(f"table {relation} is not in its publication (production "
+                             f"dropped {', '.join(dropped)} with CASCADE, which took it "
+                             "out): production's changes to it are not replicated; `repl "
+                             "setup` puts it back and copies it again")
+            continue
+        if here is None:
+            continue
+        recorded = {c.attnum: c.name for c in identity.columns} if identity else {}
+        by_name = {c.name: c for c in src.columns}
+        for column in entry.columns:
+            if here.column(column) is not None:
+                continue
+            old = recorded.get(by_name[column].attnum) if column in by_name else None
+            way = ("`repl setup` renames it on the target without copying the table"
+                   if table.columns == "all" else
+                   f"write {column} for {old} in the config, then `repl setup` renames it on "
+                   "the target without copying the table")
+            what = (f"production renamed column {old} of {relation} to {column}"
+                    if old is not None and here.column(old) is not None else
+                    f"production publishes column {column} of {relation}, which the target "
+                    "lacks")
+            found.append(f"{what}: the subscription stops at the next change to that table, "
+                         f"and every table of target {target} waits behind it; {way}")
+    return found
+
+
+class ApplyStall:
+    """For a wait on a subscription (setup waiting until it applied what was sent, `setup
+    --wait` for its copies): tells when what is waited for cannot happen, and why. The
+    subscription is gone or disabled; or its apply error count grows while its slot does
+    not move. The cause is named when it is a schema change on production."""
+
+    def __init__(self, session: Session, target: str):
+        self.session, self.target = session, target
+        self.name = subscription_name(session.config.name, target)
+        self.errors: int | None = None
+        self.lsn: str | None = None
+
+    def __call__(self) -> str | None:
+        db, source = self.session.db(self.target), self.session.db("source")
+        sub = subscriptions(db, self.session.config.name, with_conninfo=False).get(self.name)
+        if sub is None:
+            return f"subscription {self.name} is gone"
+        if not sub.enabled:
+            why = " after an apply error (disable_on_error)" if sub.disable_on_error \
+                and sub.apply_error_count else ""
+            return f"subscription {self.name} is disabled{why}: `repl setup` enables it"
+        lsn = slots.confirmed_lsn(source, sub.slot_name or self.name)
+        if self.errors is None or lsn != self.lsn:  # first look, or it applied something
+            self.errors, self.lsn = sub.apply_error_count, lsn
+            return None
+        if sub.apply_error_count <= self.errors:
+            return None
+        snap = self.session.snapshot(reuse_filters=True)
+        found = schema_differences(self.session.config, self.target, snap.source,
+                                   snap.targets[self.target])
+        found += [p.message for p in snap.errors if p.where.startswith(f"target {self.target}")]
+        cause = "; ".join(found) if found else (
+            "a change from production cannot be applied on the target (a conflict: `repl "
+            "status` shows it and the ways out)")
+        return (f"subscription {self.name} fails to apply: its apply error count rose from "
+                f"{self.errors} to {sub.apply_error_count} while its slot stood still; {cause}")

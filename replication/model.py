@@ -207,6 +207,9 @@ class Column:
     name: str
     type: str
     not_null: bool = False
+    # The source column's attnum: desired, from the source; actual, as the last setup
+    # recorded it (repl.replicated_table). Not part of the shape: a rename keeps it.
+    attnum: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,11 @@ class TargetTable:
     mask_sql: tuple[str, ...] = field(default=(), compare=False)
     # desired only: the masked columns and their strategies, by column name
     masks: tuple[tuple[str, MaskSpec], ...] = field(default=(), compare=False)
+    # The source table's OID: desired, from the source; actual, as recorded.
+    source_oid: int | None = field(default=None, compare=False)
+    # desired only: the masking trigger's body as it was written for the names the last
+    # setup recorded; equal to the actual body, the masking is the same but for renames.
+    recorded_mask_function: str | None = field(default=None, compare=False)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -244,13 +252,16 @@ class TableIdentity:
     relation: QualifiedName  # the target table
     source_oid: int
     columns: tuple[ColumnIdentity, ...]
+    all_columns: bool = False  # set up under `columns: all`: the columns it accepted
+    excluded: tuple[ColumnIdentity, ...] = ()  # the columns the config excluded then
 
     def column(self, attnum: int) -> ColumnIdentity | None:
         return next((c for c in self.columns if c.attnum == attnum), None)
 
     @property
     def attnums(self) -> frozenset[int]:
-        return frozenset(c.attnum for c in self.columns)
+        """The source columns a person classified: replicated or excluded."""
+        return frozenset(c.attnum for c in (*self.columns, *self.excluded))
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,8 @@ class TargetState:
     sync_slots: tuple[str, ...] = ()
     # desired: tables no longer wanted are dropped, not kept with their data (teardown)
     drop_tables: bool = False
+    # desired: target columns no longer replicated are dropped, not kept (--drop-columns)
+    drop_columns: bool = False
     estimated_rows: dict[QualifiedName, int | None] = field(
         default_factory=dict, compare=False)
 

@@ -18,6 +18,10 @@ from .names import QualifiedName, subscription_name
 from .session import Session
 
 POLL_S = 0.5
+# A wait stops when no table's state or row count moved for this long (a copy of one big
+# table moves its row count all along); `--timeout` bounds the whole wait too.
+STALL_S = 300.0
+STALL_CHECK_S = 3.0  # how often the subscriptions are asked whether they can still apply
 # A table copy PostgreSQL retried this many times during the wait is not going to
 # succeed by waiting longer (a missing privilege, a type that does not accept the data).
 SYNC_FAILURES = 3
@@ -56,7 +60,11 @@ def poll(session: Session, estimates: dict[QualifiedName, int | None],
 def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], console: Console,
                   timeout: float | None = None) -> None:
     """Return when every table of the session's targets is ready; raise on timeout."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    progressed, asked = started, started
+    last: list[tuple] = []
+    stalls = {name: session.stall_check(name) for name in session.target_names}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[state]}"), TimeElapsedColumn())
     announced: set[tuple[str, QualifiedName]] = set()
@@ -83,6 +91,22 @@ def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], 
                     announced.add(key)
             if all(t.ready for t in tables):
                 return
+            now = time.monotonic()
+            seen = [(t.target, t.relation, t.state, t.rows_copied) for t in tables]
+            if seen != last:
+                last, progressed = seen, now
+            if now - asked > STALL_CHECK_S:  # can the copies still finish?
+                asked = now
+                for name, stalled in stalls.items():
+                    if reason := stalled():
+                        raise ReplError(f"target {name}: the copies cannot finish: {reason}")
+            if now - progressed > STALL_S:
+                waiting = ", ".join(f"{t.target}: {t.relation} ({t.state or 'waiting'})"
+                                    for t in tables if not t.ready)
+                raise ReplError(
+                    f"no table's copy made progress in {STALL_S:.0f} s: {waiting}; `repl "
+                    "status` shows their state and error counts (a copy waits for a free "
+                    "table-sync worker: max_sync_workers_per_subscription)")
             for name, count in errors.items():
                 if count - before.get(name, 0) >= SYNC_FAILURES:
                     failing = ", ".join(str(t.relation) for t in tables

@@ -78,7 +78,10 @@ def identities(db: Database, revision: str | None) -> dict[QualifiedName, TableI
     return {QualifiedName(r["schema"], r["name"]): TableIdentity(
                 QualifiedName(r["schema"], r["name"]), r["source_oid"],
                 tuple(ColumnIdentity(c, a, t) for c, a, t in
-                      zip(r["columns"], r["attnums"], r["types"], strict=True)))
+                      zip(r["columns"], r["attnums"], r["types"], strict=True)),
+                r["all_columns"],
+                tuple(ColumnIdentity(c, a, "") for c, a in
+                      zip(r["excluded"], r["excluded_attnums"], strict=True)))
             for r in db.query("catalog/identities")}
 
 

@@ -14,10 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .config import Config
 from .plan import Plan
 from .preview import Preview
 from .problems import Problem
 from .redact import redact_data
+from .session import Snapshot
 from .status import StatusReport
 from .verify import TableVerification, VerifyReport
 
@@ -48,6 +50,38 @@ def problems(con: Console, found: list[Problem]) -> None:
         style = "red" if p.severity == "error" else "yellow"
         con.print(f"[{style}]{p.severity}[/]: {escape(p.where)}: {escape(p.message)}",
                   markup=True)
+
+
+def check_to_dict(snap: Snapshot, found: list[Problem]) -> dict[str, Any]:
+    return {
+        "ok": not any(p.severity == "error" for p in found),
+        "source": {"version": snap.source.info.version,
+                   "wal_level": snap.source.info.wal_level},
+        "targets": {n: {"version": c.info.version} for n, c in snap.targets.items()},
+        "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
+                      "kind": p.kind} for p in found],
+        "pinned": {str(rel): columns for rel, columns in snap.source.pinned.items()},
+    }
+
+
+def check(con: Console, config: Config, snap: Snapshot, found: list[Problem]) -> None:
+    info = snap.source.info
+    con.print(f"source: PostgreSQL {info.version}, wal_level={info.wal_level}, "
+              f"{info.max_replication_slots - info.slots_used} free slot(s), "
+              f"{info.max_wal_senders - info.senders_used} free WAL sender(s)")
+    for name, cat in snap.targets.items():
+        con.print(f"target {name}: PostgreSQL {cat.info.version}, "
+                  f"{len(config.targets[name].tables)} table(s)")
+    if snap.source.pinned:
+        con.print("pinned by repl (production cannot DROP COLUMN or ALTER COLUMN TYPE these "
+                  "while they are replicated; docs/schema-changes.md has the routes):",
+                  markup=False)
+        for rel, columns in snap.source.pinned.items():
+            con.print(f"  {rel}: {', '.join(columns)}", markup=False)
+    problems(con, found)
+    failing = [p for p in found if p.severity == "error"]
+    con.print("OK: the config is valid against the live databases." if not failing
+              else f"{len(failing)} problem(s) found.")
 
 
 def plan(con: Console, p: Plan) -> None:

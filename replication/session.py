@@ -5,12 +5,14 @@ the catalogs read from them, the validation problems, and the plan.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import catalog, slots
 from .catalog import SourceCatalog, TargetCatalog
 from .config import Config
 from .db import Database, connect, dsn_problem
+from .diagnosis import ApplyStall
 from .errors import ConnectError, UsageError
 from .exposure import check_exposure
 from .model import RowFilter, TargetState
@@ -28,6 +30,18 @@ from .server_checks import (
 )
 from .state import Desired, actual, desired, subscriber_conninfo
 from .validate import check_config, unclassified_columns
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the person running `setup` asked for beyond the config."""
+
+    resync: frozenset[QualifiedName] = frozenset()  # tables to copy again anyway
+    accept_new_columns: bool = False  # columns production added under `columns: all`
+    drop_columns: bool = False  # target columns no longer replicated are dropped
+
+
+AS_CONFIGURED = Asked()  # nothing beyond the config
 
 
 @dataclass
@@ -116,6 +130,9 @@ class Session:
             return self.source
         return self.targets[name]
 
+    def stall_check(self, target: str) -> Callable[[], str | None]:
+        return ApplyStall(self, target)
+
     def dsn(self, name: str) -> str:
         return self.config.source.dsn if name == "source" else self.config.targets[name].dsn
 
@@ -143,6 +160,8 @@ class Session:
                           for n in (role, *spec.members)}
             targets[name] = catalog.read_target(db, self.config.name, self.relations(name),
                                                 types, role_names)
+        src.add_recorded(self.source, [i.source_oid for cat in targets.values()
+                                       for i in cat.identities.values()])
         snap = Snapshot(src, targets)
         new_slots = sum(1 for name in self.target_names
                         if subscription_name(self.config.name, name) not in src.slots)
@@ -193,7 +212,8 @@ class Session:
                 if spec.strategy == "sql" and src.tables[rel].column(column) is not None
             ]
             snap.problems += probe_mask_expressions(db, name, custom)
-        snap.problems += self._unclassified(src)
+        snap.problems += self._unclassified(src, targets)
+        snap.problems += self._unmentioned()
         snap.problems += self._orphans(src)
         return snap
 
@@ -220,7 +240,8 @@ class Session:
                                      f"publication {name} belongs to no configured target"))
         return found
 
-    def _unclassified(self, src: SourceCatalog) -> list[Problem]:
+    def _unclassified(self, src: SourceCatalog, targets: dict[str, TargetCatalog]
+                      ) -> list[Problem]:
         found = []
         for name in self.target_names:
             pubs = [p for n, p in src.publications.items()
@@ -229,9 +250,22 @@ class Session:
                 if rel not in src.tables:
                     continue
                 entry = next((e for p in pubs if (e := p.table(rel)) is not None), None)
-                found += unclassified_columns(name, rel, table, src.tables[rel],
+                source = src.tables[rel]
+                found += unclassified_columns(name, rel, table, source,
+                                              targets[name].identity_of(source.oid),
                                               entry.columns if entry else None)
         return found
+
+    def _unmentioned(self) -> list[Problem]:
+        """Production tables that no target of the config mentions (CREATE TABLE on
+        production since the config was written): `check --strict` fails on them."""
+        assert self.source is not None
+        mentioned = {rel for t in self.config.targets.values() for rel in t.tables}
+        return [Problem("warning", "source", f"table {rel} is in no target of the config; "
+                                             "add it to a target or leave it in production "
+                                             "knowingly", kind="unmentioned")
+                for r in self.source.query("catalog/all_tables")
+                if (rel := QualifiedName(r["schema"], r["name"])) not in mentioned]
 
     def _selected_config(self) -> Config:
         if len(self.target_names) == len(self.config.targets):
@@ -239,25 +273,24 @@ class Session:
         return self.config.model_copy(update={
             "targets": {n: self.config.targets[n] for n in self.target_names}})
 
-    def states(self, snap: Snapshot, expand_all: bool = True
+    def states(self, snap: Snapshot, asked: Asked = AS_CONFIGURED
                ) -> tuple[Desired, dict[str, TargetState]]:
         """Desired and actual state of every selected target. Only call on a snapshot
         without errors (desired assumes the config's tables and columns exist)."""
         want = desired(self.config, snap.source, snap.targets, snap.filters, self.target_names,
-                       expand_all)
+                       asked.accept_new_columns, asked.drop_columns)
         return want, actual(self.config, snap.source, snap.targets, self.target_names)
 
-    def plans(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset(),
-              expand_all: bool = True) -> tuple[dict[str, Plan], list[str]]:
-        """Per target, the steps converging it (re-copying the `resync` tables too); and
-        the notes on the config. Only call on a snapshot without errors.
-        """
-        want, have = self.states(snap, expand_all)
+    def plans(self, snap: Snapshot, asked: Asked = AS_CONFIGURED
+              ) -> tuple[dict[str, Plan], list[str]]:
+        """Per target, the steps converging it; and the notes on the config. Only call on
+        a snapshot without errors."""
+        want, have = self.states(snap, asked)
         return {
-            n: plan_target(want.states[n], have[n], snap.targets[n].schemas, resync)
+            n: plan_target(want.states[n], have[n], snap.targets[n].schemas, asked.resync)
             for n in self.target_names
         }, want.notes
 
-    def plan(self, snap: Snapshot, resync: frozenset[QualifiedName] = frozenset()) -> Plan:
-        per_target, notes = self.plans(snap, resync)
+    def plan(self, snap: Snapshot, asked: Asked = AS_CONFIGURED) -> Plan:
+        per_target, notes = self.plans(snap, asked)
         return merge(list(per_target.values()), notes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 from psycopg import sql
@@ -24,6 +24,7 @@ from .model import Slot
 RELEASE_TIMEOUT_S = 30.0  # for a walsender to let go of a slot after its subscriber left
 AWAIT_TIMEOUT_S = 300.0  # for a subscriber to confirm the source's current position
 POLL_S = 0.2
+STALL_CHECK_S = 3.0  # how often a wait asks whether what it waits for can still happen
 
 
 # --- names -------------------------------------------------------------------------------
@@ -123,17 +124,28 @@ def drop(db: Database, slot: str, timeout: float = RELEASE_TIMEOUT_S) -> None:
         time.sleep(POLL_S)
 
 
-def await_confirmed(db: Database, slot: str, timeout: float = AWAIT_TIMEOUT_S) -> None:
-    """Wait until `slot` has confirmed the source's current WAL position: everything
-    committed before this call has then been applied by the subscriber."""
-    lsn = current_lsn(db)
-    deadline = time.monotonic() + timeout
+def await_confirmed(db: Database, slot: str, timeout: float = AWAIT_TIMEOUT_S,
+                    stalled: Callable[[], str | None] | None = None,
+                    lsn: str | None = None) -> None:
+    """Wait until `slot` has confirmed `lsn`, by default the source's current WAL
+    position: everything committed before it has then been applied by the subscriber.
+    `stalled` is asked every few seconds whether that cannot happen (and why): the wait
+    then stops."""
+    lsn = lsn or current_lsn(db)
+    started = time.monotonic()
+    deadline, asked = started + timeout, started
     while True:
         caught_up, _ = confirmed_up_to(db, slot, lsn)
         if caught_up:
             return
         if caught_up is None and confirmed_lsn(db, slot) is None:
             raise ApplyError(f"replication slot {slot} disappeared while waiting for it")
+        if stalled is not None and time.monotonic() - asked > STALL_CHECK_S:
+            asked = time.monotonic()
+            if reason := stalled():
+                raise ApplyError(f"waited {asked - started:.0f} s for subscription {slot} to "
+                                 f"apply the source's changes up to {lsn}, which cannot "
+                                 f"happen: {reason}")
         if time.monotonic() > deadline:
             raise ApplyError(
                 f"subscription {slot} has not applied the source's changes up to {lsn} within "

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from .catalog import SourceCatalog, TargetCatalog
-from .columns import published_columns, requested_columns
-from .config import Config
+from .columns import pending_columns, published_columns, requested_columns
+from .config import Config, MaskSpec
 from .masking import create_sql_mask, library_version, target_column, trigger_body
 from .masking_sql import padded_keys
 from .migrations import head_revision
@@ -25,7 +25,9 @@ from .model import (
     PublishedTable,
     Role,
     RowFilter,
+    SourceColumn,
     Subscription,
+    TableIdentity,
     TargetState,
     TargetTable,
 )
@@ -62,12 +64,13 @@ def mask_keys(config: Config, catalog: TargetCatalog) -> tuple[bytes, bytes, str
 
 def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCatalog],
             filters: dict[tuple[str, QualifiedName], RowFilter],
-            targets: list[str], expand_all: bool = True) -> Desired:
+            targets: list[str], accept_new: bool = False, drop_columns: bool = False
+            ) -> Desired:
     """The state to converge to. Assumes validation passed (tables and columns exist).
 
-    `columns: all` is expanded to the table's columns now, as setup does; with
-    `expand_all=False` (status) a published table keeps the columns the last setup
-    expanded it to, so that a column added on production is unclassified, not drift.
+    Under `columns: all` a table replicates the columns the last setup accepted, by
+    identity (columns.py): a column production added since is pending, unless
+    `accept_new` (`setup --accept-new-columns`) accepts it.
     """
     states, notes = {}, []
     for target in targets:
@@ -78,28 +81,29 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
         estimates = {}
         for relation, table in tcfg.tables.items():
             src = source.tables[relation]
-            columns = published_columns(table, src)
-            added = sorted(set(columns) - set(requested_columns(table, src)))
+            identity = catalogs[target].identity_of(src.oid)
+            published = _published(config, source, target, relation)
+            listed = published.columns if published is not None else None
+            columns = published_columns(table, src, identity, listed, accept_new)
+            added = sorted(set(columns) - set(requested_columns(table, src, identity, listed,
+                                                                accept_new)))
             if added:
                 notes.append(f"target {target}, table {relation}: {', '.join(added)} added to "
                              "the column list (the replica identity is always replicated)")
-            published = _published(config, source, target, relation)
-            if table.columns == "all" and published is not None:
-                new = [c for c in columns if c not in published.columns]
-                if new and expand_all:
-                    notes.append(f"target {target}, table {relation}: columns: all now "
-                                 f"includes {', '.join(new)}, which will be replicated "
-                                 f"unmasked to {target}; list the columns to keep them in "
-                                 "production")
-                elif new:
-                    columns = tuple(c for c in columns if c not in new)
+            if pending := pending_columns(table, src, identity, listed):
+                notes.append(f"target {target}, table {relation}: "
+                             + (f"accepting {', '.join(pending)}, which production added: "
+                                "the table is copied again" if accept_new else
+                                f"{', '.join(pending)} pending (added by production; "
+                                "`repl setup --accept-new-columns` replicates them)"))
             row_filter = filters.get((target, relation))
             groups.setdefault(table.operations, []).append(
                 PublishedTable(relation, columns, row_filter.canonical if row_filter else None))
             by_name = {c.name: c for c in src.columns}
             tables.append(TargetTable(
                 relation,
-                tuple(target_column(table.mask.get(n), by_name[n]) for n in columns),
+                tuple(replace(target_column(table.mask.get(n), by_name[n]),
+                              attnum=by_name[n].attnum) for n in columns),
                 src.identity.columns if src.identity.usable else None,
                 mask_function=trigger_body(relation, table.mask, by_name) if table.mask
                 else None,
@@ -108,6 +112,8 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                                if spec.strategy == "sql"),
                 mask_trigger="A" if table.mask else None,
                 masks=tuple(sorted((c, spec) for c, spec in table.mask.items() if c in columns)),
+                source_oid=src.oid,
+                recorded_mask_function=_recorded_body(table.mask, by_name, identity),
             ))
             estimates[relation] = src.estimated_rows
         owner = desired_owner(config, target, catalogs[target].owner)
@@ -138,8 +144,21 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             managed_roles=frozenset(tcfg.roles),
             owner=owner,
             estimated_rows=estimates,
+            drop_columns=drop_columns,
         )
     return Desired(states, notes)
+
+
+def _recorded_body(masks: dict[str, MaskSpec], columns: dict[str, SourceColumn],
+                   identity: TableIdentity | None) -> str | None:
+    """The masking trigger's body as written for the names the last setup recorded (the
+    target's names, before production renamed anything): the same masks by attnum."""
+    if not masks or identity is None:
+        return None
+    names = {c.attnum: c.name for c in identity.columns}
+    old = {name: replace(col, name=names.get(col.attnum, name)) for name, col in columns.items()}
+    return trigger_body(identity.relation, {old[c].name: spec for c, spec in masks.items()},
+                        {col.name: col for col in old.values()})
 
 
 def desired_owner(config: Config, target: str, recorded: Owner | None) -> Owner:

@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass, field
 from . import slots
 from .config import Config
 from .db import describe
-from .diagnosis import WATCH_LIMIT_S, SubscriptionWatch, apply_failing, way_out
+from .diagnosis import (
+    WATCH_LIMIT_S,
+    SubscriptionWatch,
+    apply_failing,
+    schema_differences,
+    way_out,
+)
 from .model import Slot, Subscription
 from .names import QualifiedName, subscription_name
 from .plan import plan_target
@@ -231,11 +237,16 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
         drift=drift,
     )
     problems = status.problems
+    schema = schema_differences(config, name, snap.source, cat)
     if sub is None:
         problems.append(f"subscription {sub_name} does not exist; run `repl setup`")
     else:
         failing = apply_failing(sub, slot, watch)
-        if failing:
+        if failing and schema:
+            problems.append(f"subscription {sub_name} is failing ({failing}): a schema "
+                            "change on production stops it, below; `repl skip` would not "
+                            "help (the next change fails alike) and is refused")
+        elif failing:
             problems.append(f"subscription {sub_name} is failing ({failing}): "
                             + way_out(name, sub_name))
         elif not sub.enabled:
@@ -248,6 +259,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                 f"subscription {sub_name} has {sub.apply_error_count} apply error(s) counted "
                 "and its worker restarting or down: not watched long enough to tell whether "
                 "it is stuck on a conflict; `repl status` watches it for a retry interval")
+    problems += schema
     _slot_findings(status, slot, sub_name)
     problems += leftover_sync_slot_problems(snap, sub, cat.info.system_identifier)
     for relation in config.targets[name].tables:
@@ -290,9 +302,9 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
     masked = {n: {r for r, t in config.targets[n].tables.items() if t.mask}
               for n in session.target_names}
     if not snap.errors:
-        # A column added on production under `columns: all` is unclassified until the
-        # next setup picks it up: not drift (SPEC: unclassified alone is not unhealthy).
-        want, have = session.states(snap, expand_all=False)
+        # A column production added under `columns: all` is pending, not drift (SPEC:
+        # pending and unclassified columns alone are not unhealthy).
+        want, have = session.states(snap)
         for name in session.target_names:
             plan = plan_target(want.states[name], have[name], snap.targets[name].schemas)
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps

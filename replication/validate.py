@@ -10,14 +10,16 @@ themselves in probes.py.
 from __future__ import annotations
 
 from .catalog import SourceCatalog, TargetCatalog
-from .columns import published_columns
+from .columns import column_changes, pending_columns, published_columns
 from .config import Config, TableConfig
 from .masking import type_problem
-from .model import RowFilter, SourceTable
+from .model import RowFilter, SourceTable, TableIdentity
 from .names import QualifiedName
 from .problems import Problem, where
 
 MUTATING = frozenset({"update", "delete"})
+# The kinds of the problems a schema change on production causes (section 6).
+SCHEMA_KINDS = ("renamed", "dropped table", "dropped column")
 IDENTITY_WAYS_OUT = (
     "ways out: filter only on replica identity columns; give the table a unique index on "
     "NOT NULL columns and run ALTER TABLE ... REPLICA IDENTITY USING INDEX ...; or publish "
@@ -27,12 +29,16 @@ IDENTITY_WAYS_OUT = (
 
 def check_table(target: str, relation: QualifiedName, table: TableConfig,
                 source: SourceTable | None, source_is_superuser: bool,
-                target_types: set[tuple[str, str]]) -> list[Problem]:
-    """Everything about one configured table that can be decided without the probe."""
+                target_types: set[tuple[str, str]],
+                identity: TableIdentity | None = None) -> list[Problem]:
+    """Everything about one configured table that can be decided without the probe.
+    `identity`: what the last setup replicated of this table, which tells a column
+    production renamed or dropped from one that never was."""
     if source is None:
         return [Problem("error", where(target, relation),
                         "table does not exist on the source")]
     out: list[Problem] = []
+    changes = column_changes(identity, source)
     at = where(target, relation)
     if source.relkind not in ("r", "p"):
         out.append(Problem("error", at, "is not a table (views, materialized views and "
@@ -46,7 +52,26 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
     for key, columns in (("columns", listed), ("exclude", list(table.exclude)),
                          ("mask", list(table.mask))):
         for column in columns:
-            if column not in names:
+            if column in changes.renamed:
+                out.append(Problem(
+                    "error", where(target, relation, column),
+                    f"production renamed this column to {changes.renamed[column]} (same "
+                    f"column, attnum kept); write {changes.renamed[column]} instead of "
+                    f"{column} in {key} (and wherever else the config names it): setup then "
+                    "renames the target's column without copying the table",
+                    kind="renamed"))
+            elif column in changes.dropped and key != "exclude":
+                out.append(Problem(
+                    "error", where(target, relation, column),
+                    f"production dropped this column; remove it from {key}: setup then puts "
+                    f"the table back in its publication if the drop took it out (DROP COLUMN "
+                    "... CASCADE does) and copies it again; the target's copy of the column "
+                    "stays until `repl setup --drop-columns`", kind="dropped column"))
+            elif column not in names and key == "exclude":  # nothing flows: a warning
+                out.append(Problem("warning", where(target, relation, column),
+                                   "column listed in exclude does not exist on the source "
+                                   "(dropped there? remove it from exclude)"))
+            elif column not in names:
                 out.append(Problem("error", where(target, relation, column),
                                    f"column listed in {key} does not exist on the source "
                                    "(dropped or renamed there? update the config)"))
@@ -131,34 +156,62 @@ def check_config(config: Config, source: SourceCatalog, targets: dict[str, Targe
     """All table-level problems of the config (server-level ones are checked separately)."""
     problems = []
     for target, tcfg in config.targets.items():
+        cat = targets[target]
         for relation, table in tcfg.tables.items():
             src = source.tables.get(relation)
+            if src is None and relation in cat.identities:
+                problems.append(table_gone(target, relation, cat.identities[relation],
+                                           source))
+                continue
+            identity = cat.identity_of(src.oid) if src is not None else None
             problems += check_table(target, relation, table, src, source.info.superuser,
-                                    targets[target].types)
+                                    cat.types, identity)
             row_filter = filters.get((target, relation))
             if src is not None and row_filter is not None:
                 problems += check_filter_columns(target, relation, table, src, row_filter)
     return problems
 
 
-def unclassified_columns(target: str, relation: QualifiedName, table: TableConfig,
-                         source: SourceTable, published_now: tuple[str, ...] | None
-                         ) -> list[Problem]:
-    """Production columns the table's config neither lists nor excludes (deny by default).
+def table_gone(target: str, relation: QualifiedName, identity: TableIdentity,
+               source: SourceCatalog) -> Problem:
+    """A configured table the source no longer has by that name, which the last setup
+    replicated: renamed or moved (the same OID under another name), or dropped."""
+    now = source.by_oid.get(identity.source_oid)
+    if now is not None:
+        return Problem(
+            "error", where(target, relation),
+            f"production renamed this table to {now.relation} (same table, OID "
+            f"{identity.source_oid}); the subscription stops at its next change there. Write "
+            f"{now.relation} instead of {relation} in the config: setup then renames the "
+            "target's table without copying it, and the changes waiting on the source apply",
+            kind="renamed")
+    return Problem(
+        "error", where(target, relation),
+        "production dropped this table; the target keeps its copy (data is never dropped "
+        "without `repl teardown --drop-tables`): remove the table from the config",
+        kind="dropped table")
 
-    For `columns: all` the list is what the last setup expanded it to (the publication's
-    column list); before the first setup every column counts as listed.
-    """
+
+def unclassified_columns(target: str, relation: QualifiedName, table: TableConfig,
+                         source: SourceTable, identity: TableIdentity | None,
+                         published: tuple[str, ...] | None) -> list[Problem]:
+    """Production columns the config does not classify (deny by default): under a column
+    list, those it neither lists nor excludes (unclassified); under `columns: all`, those
+    production added after the table's first setup that nobody accepted (pending). The
+    new name of a column production renamed is neither: its rename is reported."""
+    renamed_to = set(column_changes(identity, source).renamed.values())
     if table.columns == "all":
-        if published_now is None:
-            return []
-        listed = set(published_now)
-    else:
-        listed = set(table.columns)
-    classified = listed | set(table.exclude) | set(source.identity.columns or ())
+        return [
+            Problem("warning", where(target, relation, name),
+                    "pending: production added this column after the table's first setup; "
+                    "under `columns: all` it stays in production until `repl setup "
+                    "--accept-new-columns` (which copies the table again) or the config "
+                    "names it in columns, exclude or mask", kind="pending")
+            for name in pending_columns(table, source, identity, published)]
+    classified = set(table.columns) | set(table.exclude) | set(source.identity.columns or ())
     return [
         Problem("warning", where(target, relation, c.name),
                 "unclassified: a production column this table neither lists in columns nor "
                 "excludes; it is not replicated", kind="unclassified")
-        for c in source.columns if c.name not in classified
+        for c in source.columns if c.name not in classified and c.name not in renamed_to
     ]

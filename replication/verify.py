@@ -23,15 +23,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import psycopg
-from psycopg import sql
 
 from . import slots
-from .config import MaskSpec
+from .comparisons import Check, aggregate, compare, containment, kept_rows, raw_check, rows
 from .db import Database
 from .errors import ValidationFailed
-from .masking import keyed, mask_expression
-from .model import SourceColumn, Subscription, TargetState, TargetTable
-from .names import QualifiedName, ident
+from .model import Subscription, TargetState, TargetTable
 from .redact import redact
 from .session import Session, Snapshot
 from .state import desired
@@ -39,7 +36,6 @@ from .status import SYNC_STATES
 
 CATCH_UP_TIMEOUT_S = 30.0
 POLL_S = 0.2
-RAW_TABLE = sql.Identifier("pg_temp", "repl_verify_raw")
 # The checksum hashes each row's text, and raw values travel as COPY text: both sides
 # must print values alike whatever their servers' defaults.
 OUTPUT_SETTINGS = {
@@ -75,6 +71,10 @@ class TableVerification:
     # "done", "skipped (no key)", "not run", or "no masked columns"
     raw_check: str = "no masked columns"
     masked: list[MaskedColumn] = field(default_factory=list)
+    # A table that does not receive DELETE or TRUNCATE: source rows not on the target,
+    # and (by key) rows whose unmasked columns differ; None where not checked.
+    missing_rows: int | None = None
+    changed_rows: int | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # differences the operations explain
 
@@ -128,22 +128,6 @@ class VerifyReport:
         return data
 
 
-@dataclass
-class _Check:
-    """One table to verify, with what the queries need."""
-
-    spec: TargetTable  # as desired: columns, key
-    result: TableVerification
-    masks: dict[str, MaskSpec]
-    row_filter: str | None  # canonical, as PostgreSQL deparsed it
-    operations: frozenset[str]  # published
-    source_columns: dict[str, SourceColumn]
-
-    @property
-    def masked(self) -> list[str]:
-        return [c.name for c in self.spec.columns if c.name in self.masks]
-
-
 def verify(session: Session, catch_up_timeout: float = CATCH_UP_TIMEOUT_S) -> VerifyReport:
     snap = session.snapshot()
     if snap.errors:
@@ -174,7 +158,7 @@ def _verify_target(session: Session, snap: Snapshot, state: TargetState,
         report.tables.append(result)
         found = state.publication_of(rel)
         assert found is not None
-        check = _Check(spec, result, masks, found[1].row_filter, found[0].operations,
+        check = Check(spec, result, masks, found[1].row_filter, found[0].operations,
                        {c.name: c for c in snap.source.tables[rel].columns})
         if not _verifiable(check, catalog.tables.get(rel), sub):
             continue
@@ -191,7 +175,7 @@ def _verify_target(session: Session, snap: Snapshot, state: TargetState,
         for check in checks:
             with _attempt(check.result, source):
                 (check.result.source_rows, check.result.source_checksum), = \
-                    _rows(source, _aggregate(check, source=True))
+                    rows(source, aggregate(check, source=True))
         _await(source, report, state.subscription.slot_name, sub, timeout)
         with target.conn.transaction(force_rollback=True):
             target.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -201,15 +185,18 @@ def _verify_target(session: Session, snap: Snapshot, state: TargetState,
                     continue
                 with _attempt(check.result, target):
                     (check.result.target_rows, check.result.target_checksum), = \
-                        _rows(target, _aggregate(check, source=False))
+                        rows(target, aggregate(check, source=False))
                 if check.masks and check.spec.key and not check.result.problems:
                     with _attempt(check.result, source, target):
-                        _raw_check(source, target, check)
-                _compare(check)
+                        raw_check(source, target, check)
+                if kept_rows(check) and not check.result.problems:
+                    with _attempt(check.result, source, target):
+                        containment(source, target, check)
+                compare(check)
     return report
 
 
-def _verifiable(check: _Check, actual: TargetTable | None, sub: Subscription | None) -> bool:
+def _verifiable(check: Check, actual: TargetTable | None, sub: Subscription | None) -> bool:
     """False (with the reason among the table's problems) when the data cannot be read."""
     result = check.result
     state = sub.state_of(check.spec.relation) if sub else None
@@ -253,74 +240,6 @@ def _settings(db: Database, settings: dict[str, str]) -> None:
                (list(settings), list(settings.values())))
 
 
-def _rows(db: Database, query: sql.Composable) -> list[tuple]:
-    return db.execute_one(query)  # one statement: `sql` masks are spliced in
-
-
-def _aggregate(check: _Check, *, source: bool) -> sql.Composable:
-    """Row count and checksum: the sum of a 64-bit slice of each row's md5, a numeric that
-    cannot overflow and does not depend on row order (and, unlike XOR, counts twins)."""
-    row = sql.SQL("ROW({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, check.result.checksum_columns)))
-    where = sql.SQL(check.row_filter) if source and check.row_filter else sql.SQL("true")
-    return sql.SQL(
-        "SELECT pg_catalog.count(*), COALESCE(pg_catalog.sum(('x' || pg_catalog.left("
-        "pg_catalog.md5(({})::text), 16))::bit(64)::int8::numeric), 0)::text "
-        "FROM {} WHERE ({})").format(row, ident(check.spec.relation), where)
-
-
-def _raw_check(source: Database, target: Database, check: _Check) -> None:
-    """Counts, per masked column, the target rows equal to their raw source value."""
-    spec, key, masked = check.spec, check.spec.key or (), check.masked
-    # Positional names: no user column can shadow the ikey/okey of the mask expressions.
-    temp_columns = [(f"k{i}", spec.column(k)) for i, k in enumerate(key)] + \
-        [(f"m{i}", spec.column(c)) for i, c in enumerate(masked)]
-    target.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({})").format(
-        RAW_TABLE, sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(c.type))
-                                      for n, c in temp_columns)))
-    copy_out = sql.SQL("COPY (SELECT {} FROM {} WHERE ({})) TO STDOUT").format(
-        sql.SQL(", ").join(map(sql.Identifier, (*key, *masked))), ident(spec.relation),
-        sql.SQL(check.row_filter or "true"))
-    # Text out, text in: each value is converted to the target's type as the apply
-    # worker converts it, and the rows stream through without being held here.
-    with source.conn.cursor() as out, out.copy(copy_out) as reader, \
-            target.conn.cursor() as into, \
-            into.copy(sql.SQL("COPY {} FROM STDIN").format(RAW_TABLE)) as writer:
-        for chunk in reader:
-            writer.write(chunk)
-    target.execute(sql.SQL("ANALYZE {}").format(RAW_TABLE))
-    counts = []
-    for i, name in enumerate(masked):
-        raw, stored = sql.Identifier("r", f"m{i}"), sql.Identifier("t", name)
-        mask = _mask_of(raw, check.masks[name], check.source_columns[name], spec.relation,
-                        spec.column(name).type)
-        # CASE: the mask is evaluated only for the rows that equal their raw value.
-        counts.append(sql.SQL(
-            "pg_catalog.count(*) FILTER (WHERE CASE WHEN {stored} IS NOT DISTINCT FROM {raw} "
-            "THEN {mask} IS DISTINCT FROM {raw} ELSE false END)").format(
-                stored=stored, raw=raw, mask=mask))
-    join = sql.SQL(" AND ").join(
-        sql.SQL("{} = {}").format(sql.Identifier("t", k), sql.Identifier("r", f"k{i}"))
-        for i, k in enumerate(key))
-    (found,) = _rows(target, sql.SQL("SELECT {} FROM {} AS t JOIN {} AS r ON {}").format(
-        sql.SQL(", ").join(counts), ident(spec.relation), RAW_TABLE, join))
-    for column, count in zip(check.result.masked, found, strict=True):
-        column.raw_rows = count
-
-
-def _mask_of(raw: sql.Composable, spec: MaskSpec, column: SourceColumn,
-             relation: QualifiedName,
-             target_type: str) -> sql.Composable:
-    """The value the masking trigger stores for `raw`: the trigger's own expression, with
-    `value` bound to the raw value and the keys from the target's key functions."""
-    expression = sql.SQL(mask_expression(spec, "v.value", column, relation))
-    keys = sql.SQL(", (SELECT repl.mask_ikey() AS ikey, repl.mask_okey() AS okey) AS k") \
-        if keyed(spec) else sql.SQL("")
-    # CAST as the trigger's assignment to the column converts the result.
-    return sql.SQL("CAST((SELECT {} FROM (SELECT {} AS value) AS v{}) AS {})").format(
-        expression, raw, keys, sql.SQL(target_type))
-
-
 def _await(source: Database, report: TargetVerification, slot: str | None,
            sub: Subscription | None, timeout: float) -> None:
     """Wait until the subscription has applied everything the source snapshot sees."""
@@ -347,34 +266,6 @@ def _await(source: Database, report: TargetVerification, slot: str | None,
                 "behind): differences may be replication lag")
             return
         time.sleep(POLL_S)
-
-
-def _compare(check: _Check) -> None:
-    result = check.result
-    if result.problems:
-        return
-    src, tgt = result.source_rows or 0, result.target_rows or 0
-    unreplicated = [op for op in ("update", "delete", "truncate") if op not in check.operations]
-    why = f" (expected: this table does not receive {', '.join(map(str.upper, unreplicated))})"
-    if src != tgt:
-        # Rows stay on the target after an unreplicated DELETE or TRUNCATE; a row updated
-        # into the row filter without UPDATE being published never reaches it.
-        explained = (tgt > src and ("delete" in unreplicated or "truncate" in unreplicated)) \
-            or (tgt < src and "update" in unreplicated and check.row_filter is not None)
-        which = "match the row filter" if check.row_filter else "are"
-        message = f"row count differs: {src} row(s) in the source {which}, {tgt} in the target"
-        (result.notes if explained else result.problems).append(
-            message + (why if explained else ""))
-    if result.checksum == "mismatch":
-        message = f"checksum of the unmasked columns ({', '.join(result.checksum_columns)}) " \
-            "differs"
-        (result.notes if unreplicated else result.problems).append(
-            message + (why if unreplicated else ""))
-    for column in result.masked:
-        if column.raw_rows:
-            result.problems.append(
-                f"column {column.column}: {column.raw_rows} target row(s) hold the raw source "
-                f"value (masking strategy {column.strategy} would change it)")
 
 
 # --- human output ---------------------------------------------------------------------

@@ -15,11 +15,10 @@ from rich.console import Console
 from . import render
 from .apply import converge
 from .errors import ReplError, ValidationFailed
-from .names import QualifiedName
 from .plan import Plan, Step
 from .problems import Problem
 from .progress import wait_for_sync
-from .session import Session, Snapshot
+from .session import AS_CONFIGURED, Asked, Session, Snapshot
 
 
 class Report(Protocol):
@@ -65,18 +64,18 @@ def validated(session: Session) -> Snapshot:
     return snap
 
 
-def setup(session: Session, report: Report, resync: frozenset[QualifiedName] = frozenset(),
+def setup(session: Session, report: Report, asked: Asked = AS_CONFIGURED,
           snap: Snapshot | None = None) -> Plan:
-    """Converge the session's targets to the config (re-copying the `resync` tables);
-    returns the plan applied. Raises ReplError when a second plan is not empty."""
+    """Converge the session's targets to the config and what the person `asked`; returns
+    the plan applied. Raises ReplError when a second plan is not empty."""
     snap = snap or validated(session)
     report.problems(snap.problems)
-    plan = session.plan(snap, resync)
+    plan = session.plan(snap, asked)
     report.planned(plan)
     if plan.empty:
         return plan
     leftover = converge(session, plan,
-                        lambda number, step: report.step(number, len(plan.steps), step))
+                        lambda number, step: report.step(number, len(plan.steps), step), asked)
     if not leftover.empty:
         raise ReplError("setup did not converge; still to do: " + "; ".join(
             f"{s.database}: {s.summary}" for s in leftover.steps))

@@ -441,3 +441,46 @@ def table_syncs(conn: psycopg.Connection) -> dict[str, tuple[int, str, str | Non
                   "c.relfilenode, r.srsubstate, r.srsublsn::text "
                   "FROM pg_catalog.pg_subscription_rel r "
                   "JOIN pg_catalog.pg_class c ON c.oid = r.srrelid")}
+
+
+class StreamOfWrites:
+    """Production's own writes while a test changes its schema: short transactions, each
+    statement from `statements()`, until the block ends. A write that fails is production
+    breaking: the block re-raises it (repl must never make a write on the source fail)."""
+
+    def __init__(self, dsn: str, statements, pause: float = 0.01):
+        import threading
+
+        self.dsn, self.statements, self.pause = dsn, statements, pause
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.committed = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while not self.stop.is_set():
+                    with conn.transaction():
+                        for statement in self.statements():
+                            conn.execute(statement)
+                    self.committed += 1
+                    self.stop.wait(self.pause)
+        except BaseException as exc:  # reported by __exit__
+            self.error = exc
+
+    def __enter__(self) -> StreamOfWrites:
+        self.thread.start()
+        wait_until(lambda: self.committed > 0 or self.error, 30, "the first write")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        if self.error is not None and exc[0] is None:
+            raise AssertionError(f"a write on production failed: {self.error}")
+
+
+def relfilenode(conn: psycopg.Connection, table: str) -> int:
+    """Changes when a table is emptied and copied again (TRUNCATE makes a new file)."""
+    return conn.execute("SELECT pg_relation_filenode(%s::regclass)", (table,)).fetchone()[0]

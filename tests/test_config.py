@@ -417,9 +417,12 @@ def test_columns_keep_exact_spelling_and_a_column_named_all():
 
 def test_exclude_rules():
     base = "targets.dev.tables.public.t.exclude"
-    msg = problem_at(minimal("columns: all\nexclude: [a]"), base)
-    assert msg == (f"{base}: exclude cannot be combined with columns: all; "
-                   "list the columns instead")
+    # columns: all with exclude: every column but those (and one added later waits).
+    config = parse_config(minimal("columns: all\nexclude: [a]"), {})
+    assert config.targets["dev"].tables[QualifiedName("public", "t")].exclude == ("a",)
+    assert "column is excluded" in problem_at(
+        minimal("columns: all\nexclude: [a]\nmask: {a: redact}"), base.replace("exclude",
+                                                                               "mask.a"))
     assert "also listed in columns" in problem_at(minimal("columns: [a, b]\nexclude: [c, b]"),
                                                   base + "[1]")
     assert "listed twice" in problem_at(minimal("columns: [a]\nexclude: [b, b]"), base + "[1]")

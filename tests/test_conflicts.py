@@ -152,3 +152,25 @@ def test_setup_wait_gives_up_on_a_copy_that_keeps_failing(env_any, repl):
     (dev,) = status_json(repl, cfg)["targets"]
     assert dev["sync_errors"] >= 3 and not dev["healthy"]
     assert any("public.events" in p and "failed" in p for p in dev["problems"])
+
+
+def test_setup_wait_stops_when_apply_cannot_happen(env_any, repl):
+    """No wait without a bound: a setup that must wait for the subscriber (a table to copy
+    again) while apply fails on a conflict stops, naming the cause and the way out."""
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG % "false")
+    repl("setup", "--wait", "--timeout", "120", config=cfg)
+    make_conflict(env)
+    refiltered = env.write_config((CONFIG % "false").replace(
+        "public.events: {columns: all}", "public.events: {columns: all, where: 'id > 1'}"),
+        "refiltered.yaml")
+    started = time.monotonic()
+    failed = repl("setup", "--wait", config=refiltered, expect=1)
+    assert time.monotonic() - started < 90
+    assert "wait until repl_dev has applied what was sent before" in failed.stdout
+    # Stopped in the wait for what was sent before the re-copy, or in the wait for the
+    # copy (which the stuck apply worker would bring to `ready`): the cause is named.
+    assert re.search(r"(which cannot happen|the copies cannot finish): subscription repl_dev "
+                     r"fails to apply: its apply error count rose from", failed.stderr)
+    assert "a conflict: `repl status` shows it and the ways out" in failed.stderr

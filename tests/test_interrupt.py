@@ -252,3 +252,39 @@ def test_setup_killed_mid_step_converges(env_any, repl, tmp_path):
     converged(env, repl, cfg_a, ("dev", "analytics"))
     wait_until(lambda: repl("status", config=cfg_a, expect=None).exit_code == 0,
                what="status healthy")
+
+
+DEV_WIDE = """
+  dev:
+    dsn: "{target:dev}"
+    tables:
+      public.users:
+        columns: [name, email, country]
+        mask: {email: email}
+      public.orders: {columns: all, where: "id > 30"}
+"""
+
+# country leaves users' column list: released from the publication without a copy.
+DEV_NARROW = DEV_WIDE.replace("columns: [name, email, country]",
+                              "columns: [name, email]\n        exclude: [country]")
+
+
+def test_interrupted_rename_and_release_converge_from_every_step(env_any, repl):
+    """A column production renamed (followed under columns: all) and a column released
+    from the config, in one plan, cut after every step."""
+    env = env_any
+    env.run_source(SCHEMA)
+    wide = config(env, DEV_WIDE, name="wide.yaml")
+    narrow = config(env, DEV_NARROW, name="narrow.yaml")
+    repl("setup", "--wait", "--timeout", "120", config=wide)
+    env.run_source("ALTER TABLE public.orders RENAME COLUMN note TO memo")
+    steps = summaries(narrow)
+    assert any("rename, as production did, column note to memo" in s for s in steps)
+    assert any("release country of public.users" in s for s in steps)
+    for k in range(1, len(steps)):
+        interrupt_after(narrow, k, steps)
+        write_meanwhile(env, k)
+        converged(env, repl, narrow, ("dev",))
+        env.run_source("ALTER TABLE public.orders RENAME COLUMN memo TO note")
+        repl("setup", "--wait", "--timeout", "120", config=wide)  # back: users copied
+        env.run_source("ALTER TABLE public.orders RENAME COLUMN note TO memo")

@@ -378,7 +378,7 @@ def test_sql_mask_cannot_smuggle_statements(env_any, repl):
     cfg = env.write_config(CONFIG.replace(
         'nickname: {sql: "upper(value)"}',
         'nickname: {sql: "NULL); COMMIT; CREATE TABLE public.pwn (); SELECT (1"}'))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "column nickname: sql mask" in out
     repl("setup", config=cfg, expect=2)
     with env.target("dev") as dev:
@@ -414,7 +414,7 @@ def test_strategy_type_mismatch_is_refused(env_any, repl):
                                           "          country: {date_trunc: year}").replace(
         "          salary: {noise: {ratio: 0.1}}\n", "          salary: email\n").replace(
         'nickname: {sql: "upper(value)"}', 'nickname: {sql: "no_such_function(value)"}'))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "target dev, table public.people, column country: date_trunc needs a date" in out
     assert "target dev, table public.people, column salary: masking strategy email needs " \
            "a text-like column" in out
@@ -496,7 +496,7 @@ def test_mask_whose_result_might_not_fit_is_refused(env_any, repl):
         "version: 1\nsource: {dsn: \"{source}\"}\ntargets:\n  dev:\n"
         "    dsn: \"{target:dev}\"\n    tables:\n      public.scores:\n        columns: all\n"
         "        mask: {pct: {noise: 0.5}, born: {date_trunc: year}}\n")
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "target dev, table public.scores, column pct: noise needs a numeric column, " \
            "not public.int4" in out
     assert "target dev, table public.scores, column born: date_trunc needs a date or " \

@@ -129,19 +129,29 @@ def test_unclassified_columns_and_strict_check(env_any, repl):
                    "ALTER TABLE public.events ADD COLUMN ip inet;")
     checked = repl("check", config=cfg).stdout  # a warning only: exit 0
     assert "table public.users, column ssn: unclassified" in checked
-    # columns: all was expanded at setup: a later column is unclassified too.
-    assert "table public.events, column ip: unclassified" in checked
+    # Under columns: all, a column production adds later is pending: not replicated until
+    # a person accepts it (SPEC section 2).
+    assert "table public.events, column ip: pending: production added this column" in checked
     strict = repl("check", "--strict", config=cfg, expect=1).stdout
     assert "error: target analytics, table public.users, column ssn: unclassified" in strict
+    assert "error: target analytics, table public.events, column ip: pending" in strict
     report = json.loads(repl("status", "--json", config=cfg).stdout)  # still healthy
     assert any("column ssn: unclassified" in w for w in report["warnings"])
-    assert any("column ip: unclassified" in w for w in report["warnings"])
+    assert any("column ip: pending" in w for w in report["warnings"])
     with env.target("analytics") as tgt:
         assert "ssn" not in target_columns(tgt, "public.users")
     planned = json.loads(repl("plan", "--json", config=cfg).stdout)
-    assert any("columns: all now includes ip, which will be replicated unmasked" in n
-               for n in planned["notes"])
-    assert [c["table"] for c in planned["copies"]] == ["public.events"]
+    assert planned["steps"] == [] and planned["copies"] == []  # nothing flows by itself
+    assert any("ip pending" in n for n in planned["notes"])
+    assert "Nothing to do" in repl("setup", config=cfg).stdout
+    with env.target("analytics") as tgt:
+        assert "ip" not in target_columns(tgt, "public.events")
+    accepting = json.loads(repl("plan", "--json", "--accept-new-columns", config=cfg).stdout)
+    assert [c["table"] for c in accepting["copies"]] == ["public.events"]
+    repl("setup", "--accept-new-columns", "--wait", "--timeout", "120", config=cfg)
+    with env.target("analytics") as tgt:
+        assert "ip" in target_columns(tgt, "public.events")
+    assert "pending" not in repl("check", config=cfg).stdout
     repl("check", "--strict", config=env.write_config(
         CONFIG.replace("exclude: [name, email, phone, birth_date, bio]",
                        "exclude: [name, email, phone, birth_date, bio, ssn]")

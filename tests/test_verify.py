@@ -148,12 +148,26 @@ def test_verify_counts_checksums_and_raw_values(env_any, repl):
         "ready", 14, 15, "mismatch", "skipped (no key)", {"token": None})}
     assert summary(report) == healthy
     assert report.ok and report.problems == []
-    expected = " (expected: this table does not receive UPDATE, DELETE, TRUNCATE)"
-    assert tables(report)["dev", "public.events"].notes == [
-        "row count differs: 14 row(s) in the source match the row filter, 15 in the target"
-        + expected,
-        "checksum of the unmasked columns (kind, payload) differs" + expected]
-    assert "note: target dev, table public.events: row count differs" in rendered(report)
+    events = tables(report)["dev", "public.events"]
+    assert events.notes == ["the target has 1 row(s) more than the source; expected: this "
+                            "table does not receive DELETE or TRUNCATE"]
+    assert events.missing_rows == 0
+    assert "note: target dev, table public.events: the target has 1 row(s) more" in \
+        rendered(report)
+    # Insert-only, yet every source row must be there: rows removed on the target fail.
+    with env.target("dev") as dev:
+        dev.execute("DELETE FROM public.events WHERE payload IN ('payload 3', 'payload 5')")
+    report = run_verify(cfg)
+    assert not report.ok and report.problems == [
+        "target dev, table public.events: 2 of the source's 14 row(s) that match the row "
+        "filter are missing on the target (or were changed by an UPDATE, which this table "
+        "does not receive)"]
+    env.run_source("DELETE FROM public.events WHERE payload IN ('payload 3', 'payload 5')")
+    report = run_verify(cfg)
+    assert report.ok and tables(report)["dev", "public.events"].missing_rows == 0
+    healthy = {**healthy, ("dev", "public.events"): (
+        "ready", 12, 13, "mismatch", "skipped (no key)", {"token": None})}
+    assert summary(report) == healthy
 
     # A row deleted on the target: the counts differ (the row filter keeps 15 of 30).
     with env.target("dev") as dev:
@@ -163,9 +177,9 @@ def test_verify_counts_checksums_and_raw_values(env_any, repl):
         "ready", 15, 14, "mismatch", "no masked columns", {})}
     assert not report.ok
     assert report.problems == [
-        "target dev, table public.orders: row count differs: 15 row(s) in the source match "
-        "the row filter, 14 in the target",
-        "target dev, table public.orders: checksum of the unmasked columns "
+        "target dev, table public.orders: the target has 14 row(s), the source 15 that "
+        "match the row filter",
+        "target dev, table public.orders: the checksum of the unmasked columns "
         "(id, user_id, amount, status) differs",
     ]
     text = rendered(report)
@@ -182,7 +196,7 @@ def test_verify_counts_checksums_and_raw_values(env_any, repl):
     assert summary(report) == {**healthy, ("dev", "public.users"): (
         "ready", 40, 40, "mismatch", "done", {"name": 0, "email": 0, "birth_date": 0})}
     assert report.problems == [
-        "target dev, table public.users: checksum of the unmasked columns "
+        "target dev, table public.users: the checksum of the unmasked columns "
         "(id, country, score, balance, seen_at, tags, blob) differs"]
     with env.target("dev") as dev:
         dev.execute("UPDATE public.users SET seen_at = seen_at - interval '1 microsecond' "
@@ -208,11 +222,11 @@ def test_verify_counts_checksums_and_raw_values(env_any, repl):
         "ready", 40, 40, "match", "done", {"name": 2, "email": 2, "birth_date": 1})}
     assert report.problems == [
         "target dev, table public.users: column name: 2 target row(s) hold the raw source "
-        "value (masking strategy fake_name would change it)",
+        "value, which masking strategy fake_name would change",
         "target dev, table public.users: column email: 2 target row(s) hold the raw source "
-        "value (masking strategy email would change it)",
+        "value, which masking strategy email would change",
         "target dev, table public.users: column birth_date: 1 target row(s) hold the raw "
-        "source value (masking strategy date_trunc would change it)",
+        "source value, which masking strategy date_trunc would change",
     ]
     data = report.to_dict()
     assert data["ok"] is False
@@ -384,4 +398,4 @@ def test_verify_command_exit_codes(env_any, repl):
     failed = repl("verify", "--json", config=cfg, expect=1)
     report = json.loads(failed.stdout)
     assert report["ok"] is False
-    assert any("table public.orders: row count differs" in p for p in report["problems"])
+    assert any("table public.orders: the target has" in p for p in report["problems"])

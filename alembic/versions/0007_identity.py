@@ -31,6 +31,11 @@ def upgrade() -> None:
             columns     text[] NOT NULL,   -- the target's replicated columns ...
             attnums     int2[] NOT NULL,   -- ... and each one's attnum on the source
             types       text[] NOT NULL,   -- ... and its source type, as it was
+            -- The config said `columns: all` then: these are the columns it accepted.
+            all_columns boolean NOT NULL,
+            -- Columns the config excluded then (classified: they stay in production).
+            excluded    text[] NOT NULL,
+            excluded_attnums int2[] NOT NULL,
             PRIMARY KEY (schema_name, table_name),
             CHECK (pg_catalog.cardinality(columns) = pg_catalog.cardinality(attnums)
                    AND pg_catalog.cardinality(columns) = pg_catalog.cardinality(types))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
-from . import masking, publications, roles, schema, slot, subscription, tables
+from . import masking, publications, renames, roles, schema, slot, subscription, tables
 from .diff import Copy, TargetDiff
 from .steps import SOURCE, Plan, Step, merge
 
@@ -22,12 +22,15 @@ __all__ = ["SOURCE", "Copy", "Plan", "Step", "merge", "plan_target"]
 def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
                 resync: frozenset[QualifiedName] = frozenset()) -> Plan:
     """Steps that converge one target, and its publications and slot on the source."""
-    d = TargetDiff(want, have, frozenset(target_schemas), resync)
+    moved = renames.find(want, have)  # the rest diffs the target as renamed
+    d = TargetDiff(want, renames.applied(have, want, moved), frozenset(target_schemas), resync)
     steps = [
-        # 1. Target: what the rest stands on; a subscription that can never stream goes.
+        # 1. Target: what the rest stands on, the names production gave tables and
+        #    columns since; a subscription that can never stream goes.
         *tables.create_schemas(d), *schema.migrate(d), *schema.record_owner(d),
-        *subscription.drop(d), *masking.install(d), *masking.hold_back(d),
-        *subscription.enable(d), *tables.create(d),
+        *renames.steps(d, moved), *subscription.drop(d),
+        *masking.install(d), *masking.hold_back(d), *subscription.enable(d), *tables.create(d),
+        *tables.keep_released(d),
         # 2. Source, then target: tables to copy again or no longer wanted leave their
         #    publications, and the subscription forgets them.
         *publications.remove_entries(d), *subscription.forget(d),
@@ -39,6 +42,7 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         # 5. Target: the subscription, and the copies.
         *subscription.create_or_alter(d),
         # 6. What is no longer wanted.
-        *publications.drop_unused(d), *tables.drop_unwanted(d), *schema.drop(d),
+        *publications.drop_unused(d), *tables.drop_released(d), *tables.drop_unwanted(d),
+        *schema.drop(d),
     ]
     return Plan(steps, d.copy_list())

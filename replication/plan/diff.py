@@ -86,10 +86,13 @@ class TargetDiff:
         if rel in self.resync:
             return "resync requested"
         if found is None:
+            if self.existing is not None and self.existing.state_of(rel) is not None:
+                return ("it left its publication on the source (production's DROP COLUMN ... "
+                        "CASCADE does that): changes since were not replicated")
             return "new table"
         if found[0].name != wanted[0].name:
             return "operations changed"
-        if not found[1].same_as(wanted[1]):
+        if not found[1].same_as(wanted[1]) and rel not in self.released:
             return "column list or row filter changed"
         if current is None:
             return "target table missing"
@@ -112,10 +115,29 @@ class TargetDiff:
                 for rel, reason in self.copies.items()]
 
     def kept(self, rel: QualifiedName) -> bool:
-        """The table's publication entry stays as it is (no re-add needed)."""
+        """The table's publication entry stays as it is, or only loses columns (released,
+        without a copy): it is not taken out of its publication to be copied again."""
         wanted, found = self.want.publication_of(rel), self.have.publication_of(rel)
         return (wanted is not None and found is not None and found[0].name == wanted[0].name
-                and found[1].same_as(wanted[1]) and not (self.alive and rel in self.copies))
+                and (found[1].same_as(wanted[1]) or rel in self.released)
+                and not (self.alive and rel in self.copies))
+
+    @cached_property
+    def released(self) -> dict[QualifiedName, tuple[str, ...]]:
+        """Tables whose column list only loses columns (same publication, same row filter):
+        the columns leave the publication without a copy, and production may then drop
+        them or change their type (PostgreSQL refuses both while a publication uses
+        them). The target keeps them, nullable, unless `drop_columns`."""
+        out = {}
+        for table in self.want.tables if self.alive else ():
+            wanted, found = self.want.publication_of(table.relation), \
+                self.have.publication_of(table.relation)
+            if wanted is None or found is None or found[0].name != wanted[0].name:
+                continue
+            before, after = set(found[1].columns), set(wanted[1].columns)
+            if found[1].row_filter == wanted[1].row_filter and after < before:
+                out[table.relation] = tuple(c for c in found[1].columns if c not in after)
+        return out
 
     @cached_property
     def leaving(self) -> dict[str, list[PublishedTable]]:

@@ -42,6 +42,15 @@ def create_or_alter(d: TargetDiff) -> list[Step]:
             steps.append(Step(SOURCE, f"set the operations of publication {pub.name}", (
                 sql.SQL("ALTER PUBLICATION {} SET ({})").format(
                     sql.Identifier(pub.name), _publish_option(pub)),)))
+        for entry in pub.tables:
+            if entry.relation in d.released and entry.relation not in d.copies:
+                columns = ", ".join(d.released[entry.relation])
+                steps.append(Step(SOURCE, f"release {columns} of {entry.relation} from "
+                                          f"publication {pub.name} (no copy)", (
+                    sql.SQL("ALTER PUBLICATION {} DROP TABLE {}").format(
+                        sql.Identifier(pub.name), ident(entry.relation)),
+                    sql.SQL("ALTER PUBLICATION {} ADD TABLE {}").format(
+                        sql.Identifier(pub.name), _entry(entry)))))
         adding = [e for e in pub.tables if not d.kept(e.relation)]
         if adding:
             steps.append(Step(SOURCE, f"add {len(adding)} table(s) to publication {pub.name}", (

@@ -10,6 +10,7 @@ that knows how to run itself against the session's connections.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -31,6 +32,10 @@ class Databases(Protocol):
     def db(self, name: str) -> Database: ...
 
     def dsn(self, name: str) -> str: ...
+
+    def stall_check(self, target: str) -> Callable[[], str | None]:
+        """Whether waiting on `target`'s subscription can still succeed (None), or why not."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,11 @@ class AwaitSlot(Step):
 
     kind: ClassVar[str] = "await_slot"
     slot: str = field(default="", kw_only=True)
+    subscriber: str = field(default="", kw_only=True)  # the target whose subscription it is
 
     def run(self, dbs: Databases) -> None:
-        slots.await_confirmed(dbs.db(SOURCE), self.slot)
+        slots.await_confirmed(dbs.db(SOURCE), self.slot,
+                              stalled=dbs.stall_check(self.subscriber))
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def forget(d: TargetDiff) -> list[Step]:
     if not (d.leaving or stale):
         return []
     return [AwaitSlot(SOURCE, f"wait until {d.sub.name} has applied what was sent before",
-                      slot=d.sub.slot_name),
+                      slot=d.sub.slot_name, subscriber=d.target),
             Step(d.target, "forget the tables removed from the publications", (
                 sql.SQL("ALTER SUBSCRIPTION {} REFRESH PUBLICATION WITH (copy_data = false)")
                 .format(sql.Identifier(d.sub.name)),), transactional=False)]
@@ -99,7 +99,7 @@ def create_or_alter(d: TargetDiff) -> list[Step]:
             # PostgreSQL < 18 fails decoding WAL older than a publication the subscription
             # names: subscribe to it only once the slot is past it.
             steps.append(AwaitSlot(SOURCE, f"wait until {sub.name} has passed the new "
-                                           "publications", slot=sub.slot_name))
+                                           "publications", slot=sub.slot_name, subscriber=d.target))
         steps.append(Step(d.target, "set the subscription's publications", (sql.SQL(
             "ALTER SUBSCRIPTION {} SET PUBLICATION {} WITH (refresh = false)").format(
                 name, sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications))),

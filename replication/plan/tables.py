@@ -10,7 +10,7 @@ from psycopg import sql
 
 from ..model import Column, TargetTable
 from ..names import QualifiedName, ident
-from .steps import Step
+from .steps import SOURCE, AwaitSlot, Step
 
 if TYPE_CHECKING:
     from .diff import TargetDiff
@@ -37,6 +37,48 @@ def empty(d: TargetDiff, rel: QualifiedName) -> list[Step]:
         *(sql.SQL("ALTER TABLE {} {}").format(ident(rel), action)
           for action in reshape_table(table, current))),
         hazards=(f"deletes the rows of {rel} on {d.target}",))]
+
+
+def keep_released(d: TargetDiff) -> list[Step]:
+    """A target column no longer replicated keeps its values, and becomes nullable before
+    rows without it arrive (unless it is dropped after: `drop_columns`)."""
+    steps = []
+    for table in d.want.tables:
+        current = d.have.table(table.relation)
+        if current is None or table.relation in d.copies:
+            continue
+        extra = [c for c in current.columns if table.column(c.name) is None and c.not_null]
+        if extra:
+            steps.append(Step(d.target, f"keep {', '.join(c.name for c in extra)} of "
+                                        f"{table.relation}, no longer replicated, nullable",
+                              tuple(sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL")
+                                    .format(ident(table.relation), sql.Identifier(c.name))
+                                    for c in extra)))
+    return steps
+
+
+def drop_released(d: TargetDiff) -> list[Step]:
+    """With `drop_columns`, target columns no longer replicated are dropped, once the
+    subscriber applied every change sent with them."""
+    if not d.want.drop_columns or d.sub is None:
+        return []
+    steps: list[Step] = []
+    for table in d.want.tables:
+        current = d.have.table(table.relation)
+        if current is None or table.relation in d.copies:
+            continue
+        if extra := [c.name for c in current.columns if table.column(c.name) is None]:
+            steps.append(Step(d.target, f"drop {', '.join(extra)} of {table.relation}, no "
+                                        "longer replicated", (
+                sql.SQL("ALTER TABLE {} {}").format(ident(table.relation), sql.SQL(", ").join(
+                    sql.SQL("DROP COLUMN {}").format(sql.Identifier(c)) for c in extra)),),
+                hazards=(f"drops {', '.join(extra)} of {table.relation} and their data on "
+                         f"{d.target}",)))
+    if steps and d.alive:
+        steps.insert(0, AwaitSlot(SOURCE, f"wait until {d.sub.name} has applied the changes "
+                                          "sent with those columns", slot=d.sub.slot_name,
+                                  subscriber=d.target))
+    return steps
 
 
 def drop_unwanted(d: TargetDiff) -> list[Step]:
@@ -100,8 +142,7 @@ def shape_differences(want: TargetTable, have: TargetTable) -> list[str]:
             out.append(f"{column.name} is {old.type} on the target, {column.type} wanted")
         elif old.not_null != column.not_null:
             out.append(f"{column.name} NOT NULL differs")
-    wanted = {c.name for c in want.columns}
-    out += [f"{c.name} is not replicated" for c in have.columns if c.name not in wanted]
+    # A target column no longer replicated is kept (keep_released), not a difference.
     if want.key != have.key:
         out.append(f"primary key ({', '.join(have.key or ())}) instead of "
                    f"({', '.join(want.key or ())})")

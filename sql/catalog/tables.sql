@@ -1,4 +1,5 @@
--- The relations named by (schema, name) pairs, with what publishing them depends on.
+-- The relations named by (schema, name) pairs or by OID (production's identity of a
+-- table the last setup replicated), with what publishing them depends on.
 -- reltuples of a partitioned table is its leaves' sum; NULL when never analyzed.
 SELECT n.nspname AS schema,
        c.relname AS name,
@@ -15,7 +16,8 @@ SELECT n.nspname AS schema,
                   WHERE t.isleaf AND l.reltuples >= 0)
             WHEN c.reltuples >= 0 THEN c.reltuples::int8
        END AS estimated_rows
-  FROM unnest(%(schemas)s::text[], %(names)s::text[]) AS wanted(schema, name)
-  JOIN pg_catalog.pg_namespace AS n ON n.nspname = wanted.schema
-  JOIN pg_catalog.pg_class AS c ON c.relnamespace = n.oid AND c.relname = wanted.name
+  FROM pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+   AND ((n.nspname, c.relname) IN (SELECT * FROM unnest(%(schemas)s::text[], %(names)s::text[]))
+        OR c.oid = ANY(%(oids)s::oid[]))
