@@ -122,26 +122,8 @@ def check(
         if strict:
             found = [p if p.kind != "unclassified" else p.as_error() for p in found]
         failing = [p for p in found if p.severity == "error"]
-        if as_json:
-            render.emit_json(out, {
-                "ok": not failing,
-                "source": {"version": snap.source.info.version,
-                           "wal_level": snap.source.info.wal_level},
-                "targets": {n: {"version": c.info.version} for n, c in snap.targets.items()},
-                "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
-                              "kind": p.kind} for p in found],
-            })
-        else:
-            info = snap.source.info
-            out.print(f"source: PostgreSQL {info.version}, wal_level={info.wal_level}, "
-                      f"{info.max_replication_slots - info.slots_used} free slot(s), "
-                      f"{info.max_wal_senders - info.senders_used} free WAL sender(s)")
-            for name, cat in snap.targets.items():
-                out.print(f"target {name}: PostgreSQL {cat.info.version}, "
-                          f"{len(cfg.targets[name].tables)} table(s)")
-            render.problems(out, found)
-            out.print("OK: the config is valid against the live databases." if not failing
-                      else f"{len(failing)} problem(s) found.")
+        _show(as_json, lambda: render.check_to_dict(snap, found, failing),
+              lambda: render.check(out, cfg, snap, found, failing))
         return EXIT_PROBLEMS if failing else EXIT_OK
 
     _run(body)
@@ -225,16 +207,7 @@ def skip(
         cfg = _config(ctx, config)
         with Session(cfg, [target]) as session:
             done = run_skip(session, target)
-
-        def human() -> None:
-            out.print(f"skipped transaction {done.xid} (finish LSN {done.finish_lsn}) on "
-                      f"subscription {done.subscription}: {done.changes} change(s) to "
-                      f"{', '.join(done.tables) or 'no table'}", markup=False)
-            for table in done.tables:
-                out.print(f"those changes are missing on {target}: repl resync {target} "
-                          f"{table}", markup=False)
-
-        _show(as_json, lambda: asdict(done), human)
+        _show(as_json, lambda: asdict(done), lambda: render.skipped(out, done, target))
         return EXIT_OK
 
     _run(body)

@@ -6,7 +6,7 @@ Every function takes the same data the `--json` output is made of.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -20,6 +20,11 @@ from .problems import Problem
 from .redact import redact_data
 from .status import StatusReport
 from .verify import TableVerification, VerifyReport
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .session import Snapshot
+    from .skip import Skipped
 
 
 def console(stderr: bool = False) -> Console:
@@ -48,6 +53,40 @@ def problems(con: Console, found: list[Problem]) -> None:
         style = "red" if p.severity == "error" else "yellow"
         con.print(f"[{style}]{p.severity}[/]: {escape(p.where)}: {escape(p.message)}",
                   markup=True)
+
+
+def check(con: Console, config: Config, snap: Snapshot, found: list[Problem],
+          failing: list[Problem]) -> None:
+    info = snap.source.info
+    con.print(f"source: PostgreSQL {info.version}, wal_level={info.wal_level}, "
+              f"{info.max_replication_slots - info.slots_used} free slot(s), "
+              f"{info.max_wal_senders - info.senders_used} free WAL sender(s)")
+    for name, cat in snap.targets.items():
+        con.print(f"target {name}: PostgreSQL {cat.info.version}, "
+                  f"{len(config.targets[name].tables)} table(s)")
+    problems(con, found)
+    con.print("OK: the config is valid against the live databases." if not failing
+              else f"{len(failing)} problem(s) found.")
+
+
+def check_to_dict(snap: Snapshot, found: list[Problem], failing: list[Problem]
+                  ) -> dict[str, Any]:
+    return {
+        "ok": not failing,
+        "source": {"version": snap.source.info.version, "wal_level": snap.source.info.wal_level},
+        "targets": {n: {"version": c.info.version} for n, c in snap.targets.items()},
+        "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
+                      "kind": p.kind} for p in found],
+    }
+
+
+def skipped(con: Console, done: Skipped, target: str) -> None:
+    con.print(f"skipped transaction {done.xid} (finish LSN {done.finish_lsn}) on "
+              f"subscription {done.subscription}: {done.changes} change(s) to "
+              f"{', '.join(done.tables) or 'no table'}", markup=False)
+    for table in done.tables:
+        con.print(f"those changes are missing on {target}: repl resync {target} {table}",
+                  markup=False)
 
 
 def plan(con: Console, p: Plan) -> None:
