@@ -12,6 +12,7 @@ from __future__ import annotations
 from .catalog import SourceCatalog, TargetCatalog
 from .columns import published_columns
 from .config import Config, TableConfig
+from .detection import suggestion
 from .masking import type_problem
 from .model import RowFilter, SourceTable
 from .names import QualifiedName
@@ -72,7 +73,7 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
         if problem:
             out.append(Problem("error", where(target, relation, column), problem))
     if MUTATING & table.operations:
-        out.extend(_identity_problems(target, relation, source))
+        out.extend(identity_problems(target, relation, source))
     for column in published_columns(table, source):
         col = source.column(column)
         if col and col.type_schema != "pg_catalog" and \
@@ -83,8 +84,9 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
     return out
 
 
-def _identity_problems(target: str, relation: QualifiedName, source: SourceTable
-                       ) -> list[Problem]:
+def identity_problems(target: str, relation: QualifiedName, source: SourceTable
+                      ) -> list[Problem]:
+    """Why publishing UPDATE/DELETE of this table would break production's writes."""
     at = where(target, relation)
     if not source.identity.usable:
         return [Problem("error", at,
@@ -147,7 +149,8 @@ def unclassified_columns(target: str, relation: QualifiedName, table: TableConfi
     """Production columns the table's config neither lists nor excludes (deny by default).
 
     For `columns: all` the list is what the last setup expanded it to (the publication's
-    column list); before the first setup every column counts as listed.
+    column list); before the first setup every column counts as listed. Each comes with
+    a suggestion from its name and type (detection.py): check reads no rows of production.
     """
     if table.columns == "all":
         if published_now is None:
@@ -159,6 +162,7 @@ def unclassified_columns(target: str, relation: QualifiedName, table: TableConfi
     return [
         Problem("warning", where(target, relation, c.name),
                 "unclassified: a production column this table neither lists in columns nor "
-                "excludes; it is not replicated", kind="unclassified")
+                f"excludes; it is not replicated. Suggestion: {suggestion(relation, c)}",
+                kind="unclassified")
         for c in source.columns if c.name not in classified
     ]
