@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .inventory import SAMPLE_ROWS
 from .plan import Plan
 from .preview import Preview
 from .problems import Problem
@@ -23,6 +24,7 @@ from .verify import TableVerification, VerifyReport
 
 if TYPE_CHECKING:
     from .config import Config
+    from .init_config import Draft
     from .session import Snapshot
     from .skip import Skipped
 
@@ -78,6 +80,35 @@ def check_to_dict(snap: Snapshot, found: list[Problem], failing: list[Problem]
         "problems": [{"severity": p.severity, "where": p.where, "message": p.message,
                       "kind": p.kind} for p in found],
     }
+
+
+def init(con: Console, draft: Draft, path: str) -> None:
+    """What `repl init` wrote, in counts and names: never a sampled value."""
+    gone: dict[tuple[Any, str], list[str]] = {}
+    for target in draft.targets:
+        for relation, why in target.left_out:
+            gone.setdefault((relation, why), []).append(target.spec.name)
+    tables = {t.relation for target in draft.targets for t in target.tables} | {
+        relation for relation, _ in gone}
+    by_values = sum(1 for f in draft.findings.values() if f.by_values)
+    read = f"{draft.sampled} sampled (at most {SAMPLE_ROWS} rows each)"
+    skipped = ", ".join(f"{n} not: {why}" for why, n in sorted(draft.not_sampled.items()))
+    con.print(f"Read {len(tables)} table(s) of {draft.source}: {read}"
+              + (f", {skipped}" if skipped else "") + ".", markup=False)
+    con.print(f"{len(draft.findings)} column(s) look personal ({len(draft.findings) - by_values}"
+              f" by name or type, {by_values} by their values).", markup=False)
+    for target in draft.targets:
+        what = "masked" if target.spec.kind == "masked" else "excluded"
+        only = sum(1 for t in target.tables if t.insert_only)
+        con.print(f"target {target.spec.name} ({target.spec.kind}): {len(target.tables)} "
+                  f"table(s), personal columns {what}"
+                  + (f", {only} table(s) insert-only (no usable replica identity)"
+                     if only else ""), markup=False)
+    for (relation, why), names in gone.items():
+        con.print(f"left out of {', '.join(names)}: {relation}: {why}", markup=False)
+    names = " ".join(f"{t.spec.variable}=..." for t in draft.targets)
+    con.print(f"Wrote {path}. Read it, then set PRODUCTION_DSN (the DSN given to --source) "
+              f"and {names}, and run: repl check --strict", markup=False)
 
 
 def skipped(con: Console, done: Skipped, target: str) -> None:
