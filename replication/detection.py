@@ -41,7 +41,7 @@ KINDS = {
     "first_name": "a first name",
     "last_name": "a last name",
     "person_name": "a person's name",
-    "free_text": "free text, which can hold anything people write",
+    "free_text": "free text (anything people write)",
 }
 
 # The strategy of each kind on a masked target: the first that fits the column's type.
@@ -155,8 +155,14 @@ PLAIN_QUALIFIERS = _w("display preferred")
 PEOPLE = _w("user customer client person people employee contact patient member student "
             "author subscriber profile lead staff driver guest applicant candidate account "
             "owner teacher doctor passenger recipient visitor participant attendee "
-            "volunteer buyer kunde kunden mitarbeiter personne cliente usuario utente "
-            "gebruiker klant persona benutzer nutzer mitglied adherent socio")
+            "volunteer buyer worker "
+            # de, fr, es, it, pt, nl
+            "kunde kunden benutzer nutzer mitglied mitarbeiter angestellte person personen "
+            "patient patienten utilisateur personne salarie employe adherent etudiant "
+            "usuario cliente empleado paciente alumno estudiante socio persona "
+            "utente dipendente dipendenti impiegato studente "
+            "funcionario aluno pessoa "
+            "gebruiker klant medewerker werknemer leerling lid leden")
 FREE_TEXT = _w("note notes comment comments bio biography description remark remarks memo "
                "message messages about notiz notizen bemerkung bemerkungen kommentar "
                "beschreibung commentaire commentaires remarque nota notas comentario "
@@ -173,7 +179,7 @@ class Finding:
     by_values: bool = False
 
     def describe(self) -> str:
-        return f"{KINDS[self.kind]} ({self.rule})"
+        return f"{KINDS[self.kind]}, {self.rule}"
 
 
 def words(name: str) -> tuple[str, ...]:
@@ -239,7 +245,7 @@ def _kind_by_name(relation: QualifiedName, name: str) -> str | None:
 def by_name(relation: QualifiedName, column: SourceColumn) -> Finding | None:
     """What a column's name and type say, without reading its values."""
     if column.type_name == "inet":
-        return Finding("ip", "by its type, inet")
+        return Finding("ip", "by its type (inet)")
     kind = _kind_by_name(relation, column.name)
     if kind is None or column.type_category not in _GATES.get(kind, _TEXT):
         return None
@@ -259,8 +265,9 @@ def judge(relation: QualifiedName, column: SourceColumn, seen: Verdict | None
     if column.type_category not in _GATES.get(seen.kind, _TEXT):
         return named
     if named is not None and named.kind == seen.kind:
-        return Finding(seen.kind, f"{named.rule}, and {seen.rule}")
-    rule = seen.rule if named is None else f"{seen.rule}; its name suggests {KINDS[named.kind]}"
+        return Finding(seen.kind, f"{named.rule} and its values: {seen.rule}")
+    rule = f"by its values: {seen.rule}" + (
+        "" if named is None else f" (its name suggests {KINDS[named.kind]})")
     return Finding(seen.kind, rule, by_values=True)
 
 

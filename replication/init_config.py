@@ -79,6 +79,7 @@ class TableDraft:
     exclude: tuple[tuple[str, str], ...] = ()  # (column, why)
     mask: tuple[tuple[str, Any, MaskSpec, str], ...] = ()  # (column, as written, spec, why)
     insert_only: str | None = None  # why only inserts are published
+    note: str | None = None  # said next to the table's name
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,13 @@ def _left_out(facts: TableFacts, findings: dict[str, Finding], superuser: bool) 
     return None
 
 
+PARTITIONED = "partitioned: replicated through its root, as one table"
+
+
 def _for_target(spec: TargetSpec, facts: TableFacts, findings: dict[str, Finding]
                 ) -> TableDraft | str:
     table = facts.source
+    note = PARTITIONED if table.partitioned else None
     generated = tuple((c.name, GENERATED) for c in table.columns if c.generated)
     replicated = [c for c in table.columns if not c.generated]
     insert_only = _insert_only(facts)
@@ -143,13 +148,13 @@ def _for_target(spec: TargetSpec, facts: TableFacts, findings: dict[str, Finding
                 value, mask_spec = mask_for(finding, column)
                 masks.append((column.name, value, mask_spec, finding.describe()))
         return TableDraft(table.relation, tuple(c.name for c in replicated), generated,
-                          tuple(masks), insert_only)
+                          tuple(masks), insert_only, note)
     kept = tuple(c.name for c in replicated if c.name not in findings)
     if not kept:
         return "every column looks personal"
     excluded = tuple((c.name, findings[c.name].describe())
                      for c in replicated if c.name in findings)
-    return TableDraft(table.relation, kept, excluded + generated, (), insert_only)
+    return TableDraft(table.relation, kept, excluded + generated, (), insert_only, note)
 
 
 def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str) -> Draft:

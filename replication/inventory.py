@@ -71,7 +71,7 @@ def sampled_columns(table: SourceTable) -> list[str]:
             if c.type_category == "S" or c.type_name in SAMPLED_NUMBERS]
 
 
-def _sample_query(table: SourceTable, columns: list[str], tablesample: bool) -> sql.Composed:
+def sample_query(table: SourceTable, columns: list[str], tablesample: bool) -> sql.Composed:
     values = sql.SQL(", ").join(
         sql.SQL("pg_catalog.left({}::text, {})").format(sql.Identifier(c),
                                                        sql.Literal(SAMPLE_CHARS))
@@ -98,9 +98,9 @@ def sample(db: Database, table: SourceTable) -> tuple[dict[str, Verdict | None],
         return {}, None
     big = (table.estimated_rows or 0) > TABLESAMPLE_ABOVE
     try:
-        rows = _read(db, _sample_query(table, columns, tablesample=big))
+        rows = _read(db, sample_query(table, columns, tablesample=big))
         if big and len(rows) < SAMPLE_ROWS // 4:  # a stale estimate: far fewer rows
-            rows = _read(db, _sample_query(table, columns, tablesample=False))
+            rows = _read(db, sample_query(table, columns, tablesample=False))
     except psycopg.Error as exc:
         # Only the condition's name: a server message could quote a value.
         return {}, _SQLSTATE_WORDS.get(exc.sqlstate or "", f"SQLSTATE {exc.sqlstate}")

@@ -10,6 +10,7 @@ counts and words: no value leaves this module, and nothing here logs or keeps on
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ _SSN = re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{4}")
 _PHONE_CHARS = re.compile(r"\+?[0-9 ().\-/]{7,24}")
 _PHONE_SEARCH = re.compile(r"(?<![\w.])(?:\+|00)[1-9][0-9 ().\-]{7,20}[0-9]"
                            r"|(?<![\w.])0[1-9][0-9]{1,4}[ .\-/][0-9 .\-]{5,14}[0-9]")
+_IP_CHARS = re.compile(r"[0-9A-Fa-f:.]*[.:][0-9A-Fa-f:.]*(?:%\S+)?")
 _DATE = re.compile(r"[0-9]{1,4}[-./][0-9]{1,2}[-./][0-9]{1,4}")
 _DECIMAL = re.compile(r"[0-9]+[.,][0-9]+")
 
@@ -41,6 +43,8 @@ def is_email(value: str) -> bool:
 
 
 def is_ip(value: str) -> bool:
+    if not _IP_CHARS.fullmatch(value):  # cheap, before ipaddress's exceptions
+        return False
     try:
         ipaddress.ip_address(value.split("%", 1)[0])  # fe80::1%eth0: the zone is not part
     except ValueError:
@@ -78,9 +82,9 @@ def is_ssn(value: str) -> bool:
 
 
 def is_phone(value: str) -> bool:
-    """+49 30 1234567, (030) 123-4567, 0612345678: 7 to 15 digits with a leading + or 0,
-    or separated into groups. A plain number (an id, an amount), a date and a zero-padded
-    code are not phones."""
+    """+49 30 1234567, (030) 123-4567, 0612345678, 415 555 0199: 7 to 15 digits with a
+    leading +, 0 or (, or in three groups or more. A plain number (an id, an amount), a
+    date, an order number (2024-000123) and a zero-padded code are not phones."""
     if not _PHONE_CHARS.fullmatch(value) or _DATE.fullmatch(value) \
             or _DECIMAL.fullmatch(value):
         return False
@@ -91,8 +95,9 @@ def is_phone(value: str) -> bool:
         return True
     if value.startswith("00"):
         return len(digits) >= 10 and digits[2] != "0"  # 0049..., not 0000123
-    grouped = bool(re.search(r"[0-9][ ().\-/]+[0-9]", value))
-    return value.startswith("0") or grouped
+    if value.startswith(("0", "(")):
+        return True
+    return len(re.findall(r"[0-9]+", value)) >= 3  # 415 555 0199; not 2024-000123
 
 
 def embeds_contact(value: str) -> bool:
@@ -113,7 +118,7 @@ SHAPES = (
     Shape("email", is_email, MAJORITY, "look like e-mail addresses"),
     Shape("ip", is_ip, MAJORITY, "look like IP addresses"),
     Shape("bank_account", is_iban, MAJORITY, "are valid IBANs"),
-    Shape("card", is_card, CARD_MAJORITY, "are card numbers (Luhn check)"),
+    Shape("card", is_card, CARD_MAJORITY, "are card numbers passing the Luhn check"),
     Shape("national_id", is_ssn, MAJORITY, "look like social security numbers"),
     Shape("phone", is_phone, MAJORITY, "look like phone numbers"),
 )
@@ -127,6 +132,18 @@ class Verdict:
     rule: str
 
 
+def _count(shape: Shape, sample: list[str]) -> int | None:
+    """How many values have the shape, or None as soon as a majority is out of reach."""
+    allowed_misses = len(sample) - math.ceil(shape.majority * len(sample))
+    misses = 0
+    for value in sample:
+        if not shape.test(value):
+            misses += 1
+            if misses > allowed_misses:
+                return None
+    return len(sample) - misses
+
+
 def classify(values: Iterable[str | None]) -> Verdict | None:
     """The shape most of the non-empty values have, or free text holding contacts."""
     sample = [v.strip() for v in values if v is not None and v.strip()]
@@ -134,11 +151,10 @@ def classify(values: Iterable[str | None]) -> Verdict | None:
         return None
     total = len(sample)
     for shape in SHAPES:
-        hits = sum(1 for v in sample if shape.test(v))
-        if hits >= shape.majority * total:
-            return Verdict(shape.kind, f"{hits} of {total} sampled values {shape.words}")
+        if (hits := _count(shape, sample)) is not None:
+            return Verdict(shape.kind, f"{hits} of {total} sampled {shape.words}")
     embedded = sum(1 for v in sample if embeds_contact(v))
     if embedded >= max(EMBEDDED_SHARE * total, 2):
-        return Verdict("free_text", f"{embedded} of {total} sampled values contain an "
-                                    "e-mail address or a phone number")
+        return Verdict("free_text", f"{embedded} of {total} sampled contain an e-mail "
+                                    "address or a phone number")
     return None

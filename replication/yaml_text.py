@@ -49,9 +49,13 @@ def _escape(char: str) -> str:
 
 
 def scalar(text: str) -> str:
-    """A string as a YAML scalar that reads back as exactly `text`."""
+    """A string as a YAML scalar that reads back as exactly `text`: plain, else in single
+    quotes (as the SPEC writes '"my.schema".orders'), else double-quoted with escapes
+    when a character needs one."""
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
+    if text and all(_PRINTABLE.fullmatch(c) for c in text):
+        return "'" + text.replace("'", "''") + "'"
     return '"' + "".join(_escape(c) for c in text) + '"'
 
 
@@ -97,7 +101,7 @@ def flow_list(indent: int, key: str, items: list[str] | tuple[str, ...]) -> list
 
 
 def _table(table: TableDraft) -> list[str]:
-    lines = [f"      {scalar(str(table.relation))}:"]
+    lines = [with_comment(f"      {scalar(str(table.relation))}:", table.note)]
     lines += flow_list(8, "columns", table.columns)
     if table.exclude:
         lines.append("        exclude:")
@@ -116,7 +120,7 @@ def _target(target: TargetDraft, kinds: dict[str, str]) -> list[str]:
     spec = target.spec
     lines = [with_comment(f"  {spec.name}:", f"{spec.kind}: {kinds[spec.kind]}"),
              f"    dsn: ${{{spec.variable}}}",
-             "    # roles:            # NOLOGIN roles that may read this target's tables",
+             with_comment("    # roles:", "NOLOGIN roles that may read this target's tables"),
              f"    #   {'developer' if spec.kind == 'masked' else 'analyst'}: read",
              "    tables:"]
     for table in target.tables:
