@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import inventory, yaml_text
+from . import inventory, slots, yaml_text
 from .config import Config, MaskSpec
 from .config_file import parse_config
-from .db import connect, describe
+from .db import Database, connect, describe
 from .detection import Finding, judge, mask_for
 from .errors import ConfigError, ReplError, UsageError
 from .inventory import Inventory, TableFacts
-from .names import QualifiedName, plain_name
+from .names import QualifiedName, plain_name, subscription_name
 from .validate import identity_problems
 
 KINDS = {"masked": "every column; personal ones masked",
@@ -92,6 +92,7 @@ class TargetDraft:
 @dataclass(frozen=True)
 class Draft:
     source: str  # host:port/dbname, for the header
+    name: str  # the config's prefix of slots, subscriptions and publications
     schemas: tuple[str, ...]
     targets: tuple[TargetDraft, ...]
     findings: dict[tuple[QualifiedName, str], Finding]
@@ -157,7 +158,17 @@ def _for_target(spec: TargetSpec, facts: TableFacts, findings: dict[str, Finding
     return TableDraft(table.relation, kept, excluded + generated, (), insert_only, note)
 
 
-def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str) -> Draft:
+def free_name(db: Database, targets: Sequence[TargetSpec]) -> str:
+    """`repl`, or repl2, repl3...: slot names are cluster-wide, and another database of
+    the source's cluster may already replicate through repl_dev."""
+    for name in ("repl", *(f"repl{n}" for n in range(2, 100))):
+        if not slots.elsewhere(db, [subscription_name(name, t.name) for t in targets]):
+            return name
+    raise UsageError("the source's cluster already has repl's slots for 99 other configs")
+
+
+def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str, name: str = "repl"
+          ) -> Draft:
     """The whole configuration, from what was read of production."""
     per_target: dict[str, tuple[list[TableDraft], list[tuple[QualifiedName, str]]]] = {
         t.name: ([], []) for t in targets}
@@ -185,7 +196,7 @@ def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str) -> Draft:
                                  f"{r}: {why}" for r, why in target.left_out)
                                  if target.left_out else " (the source has none)"))
     readable = [f for f in inv.tables if not f.unlogged]
-    return Draft(source, inv.schemas, drafts, all_findings,
+    return Draft(source, name, inv.schemas, drafts, all_findings,
                  sampled=sum(1 for f in readable if f.not_sampled is None),
                  not_sampled=dict(Counter(f.not_sampled for f in readable if f.not_sampled)))
 
@@ -200,6 +211,9 @@ def read_back(text: str, plan: Draft) -> Config:
     except ConfigError as exc:
         raise ReplError("repl init made a file it cannot read back, so it wrote nothing: "
                         + "; ".join(exc.problems)) from None
+    if config.name != plan.name:
+        raise ReplError("repl init made a file whose name reads back differently, so it "
+                        "wrote nothing")
     for target in plan.targets:
         got = config.targets[target.spec.name].tables
         want = {t.relation: t for t in target.tables}
@@ -240,9 +254,10 @@ def init(source_dsn: str, schemas: Sequence[str], target_texts: Sequence[str], p
     db = connect(source_dsn, "source", source=True)
     try:
         inv = inventory.read(db, schemas, with_samples=sample)
+        name = free_name(db, targets)
     finally:
         db.close()
-    plan = draft(inv, targets, describe(source_dsn))
+    plan = draft(inv, targets, describe(source_dsn), name)
     text = yaml_text.render(plan, SOURCE_VARIABLE, KINDS)
     read_back(text, plan)
     write(path, text, force)

@@ -132,8 +132,11 @@ def _target(target: TargetDraft, kinds: dict[str, str]) -> list[str]:
 
 def render(draft: Draft, source_variable: str, kinds: dict[str, str]) -> str:
     lines = comment_block(HEADER.format(source=draft.source), 0)
+    lines += ["version: 1"]
+    if draft.name != "repl":
+        lines.append(with_comment(f"name: {draft.name}", "another database of the source's "
+                                  "cluster has repl's slots of these targets' names"))
     lines += [
-        "version: 1",
         "",
         "source:",
         "  # A placeholder, not the DSN given to repl init: no password is written to a file.",

@@ -133,11 +133,11 @@ def test_any_name_reads_back_as_the_catalog_spells_it():
                      "a phone number (by its name)"),), "Only inserts: no key.")
         for schema, table in (("my.schema", "Order Lines"), ("public", 'q"t'),
                               ("Public", "null"), ("s", "x\ny")))
-    draft = Draft("h:5432/db", (), (TargetDraft(TargetSpec("dev", "masked"), tables,
+    draft = Draft("h:5432/db", "repl2", (), (TargetDraft(TargetSpec("dev", "masked"), tables,
                                                 ((QualifiedName("p", "g\nh"), "why"),)),),
                   {}, 0, {})
     text = render(draft, "PRODUCTION_DSN", {"masked": "every column"})
-    assert all(line.startswith((" ", "#", "version", "source", "targets")) or not line
+    assert all(line.startswith((" ", "#", "version", "name", "source", "targets")) or not line
                for line in text.splitlines())  # no comment broke onto a line of its own
     read_back(text, draft)
 
@@ -221,15 +221,22 @@ def test_init_writes_a_config_that_passes_strict_check_sets_up_and_leaks_nothing
         src.execute("""INSERT INTO "Sales.EU"."Order Lines" VALUES (1, 9.99, 2,
                        'buyer.one@shop.example.com')""")
         src.execute("ANALYZE")  # visits is sampled by pages: it needs an estimate
+        # Slot names are cluster-wide: repl_dev is taken, so the config gets a name of
+        # its own.
+        src.execute("SELECT pg_create_physical_replication_slot('repl_dev')")
     out = env.tmp / "repl.yaml"
-    done = repl("init", "--source", env.source_dsn, "--output", str(out))
-    text = out.read_text()
-
-    # Read production only: no publication, no slot.
-    with env.source() as src:
-        assert rows(src, "SELECT count(*) FROM pg_publication") == [(0,)]
-        assert rows(src, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
-        values = _text_values(src)
+    try:
+        done = repl("init", "--source", env.source_dsn, "--output", str(out))
+        text = out.read_text()
+        # Read production only: no publication, no slot.
+        with env.source() as src:
+            assert rows(src, "SELECT count(*) FROM pg_publication") == [(0,)]
+            assert rows(src, "SELECT slot_name FROM pg_replication_slots") == [("repl_dev",)]
+            values = _text_values(src)
+    finally:
+        with env.source() as src:
+            src.execute("SELECT pg_drop_replication_slot('repl_dev')")
+    assert re.search(r"^name: repl2 +# another database", text, re.M)
     # No value of the source in the file, nor in what init printed.
     said = text + done.stdout + done.stderr
     leaked = [v for v in values if len(v) >= 4 and v in said and not re.fullmatch(r"[\d.]+", v)]
