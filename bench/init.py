@@ -6,6 +6,8 @@
    named (column names only).
 2. Speed: the wall time of `repl init` (a child process, as a user runs it) on a schema of
    --tables tables of 8 columns and --rows rows each, sampling included.
+3. Bounded reads: the time to sample one table of --big-rows rows (through TABLESAMPLE
+   SYSTEM), next to the time of a full scan of it (count(*)), and the rows sampled.
 
 It starts a throw-away cluster of its own (or uses --dsn, a database it may fill), and
 stops and removes it at the end, also on failure.
@@ -25,9 +27,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from replication.catalog import source_tables
 from replication.db import connect as repl_connect
 from replication.detection import judge
-from replication.inventory import read
+from replication.inventory import read, sample
+from replication.names import QualifiedName
 
 from . import labelled
 from .servers import installation, repl_command
@@ -97,6 +101,31 @@ def init_seconds(dsn: str, workdir: Path) -> tuple[float, int]:
     return seconds, done.returncode
 
 
+def big_table(dsn: str, rows: int) -> dict:
+    """Sampling a big table reads the pages TABLESAMPLE picks, not the table."""
+    with connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.big")
+        conn.execute("CREATE TABLE public.big (id bigint PRIMARY KEY, email text, notes text)")
+        conn.execute("INSERT INTO public.big SELECT i, 'user' || i || '@example.org', "
+                     "repeat('x', 80) FROM pg_catalog.generate_series(1, %s) AS i", (rows,))
+        conn.execute("VACUUM ANALYZE public.big")
+        started = time.perf_counter()
+        conn.execute("SELECT count(*) FROM public.big").fetchone()
+        scan = time.perf_counter() - started
+    db = repl_connect(dsn, "source", source=True)
+    try:
+        table = source_tables(db, [QualifiedName("public", "big")])[QualifiedName("public",
+                                                                                "big")]
+        started = time.perf_counter()
+        seen, why_not = sample(db, table)
+        seconds = time.perf_counter() - started
+    finally:
+        db.close()
+    return {"rows": rows, "sample_ms": round(seconds * 1000, 1),
+            "full_scan_ms": round(scan * 1000, 1), "email_detected": bool(
+                seen.get("email") and seen["email"].kind == "email"), "not_sampled": why_not}
+
+
 def run(args: argparse.Namespace) -> dict:
     from replication.cluster import LocalCluster  # only when it starts its own server
 
@@ -118,6 +147,8 @@ def run(args: argparse.Namespace) -> dict:
         seconds, code = init_seconds(dsn, base)
         figures["init"] = {"tables": args.tables, "rows": args.rows,
                            "seconds": round(seconds, 2), "exit_code": code}
+        if args.big_rows:
+            figures["big_table"] = big_table(dsn, args.big_rows)
         return figures
     finally:
         if cluster is not None:
@@ -136,6 +167,10 @@ def report(figures: dict) -> str:
         f"repl init of {i['tables']} tables ({i['rows']} rows each): {i['seconds']} s "
         f"(exit {i['exit_code']})",
     ]
+    if big := figures.get("big_table"):
+        lines.append(f"sample of a {big['rows']:,}-row table: {big['sample_ms']} ms "
+                     f"(a full scan: {big['full_scan_ms']} ms; e-mail addresses detected: "
+                     f"{big['email_detected']})")
     return "\n".join(lines)
 
 
@@ -146,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dsn", help="use this database instead of a cluster of its own")
     p.add_argument("--tables", type=int, default=500, help="tables of the speed test")
     p.add_argument("--rows", type=int, default=50, help="rows of each of those tables")
+    p.add_argument("--big-rows", type=int, default=2_000_000,
+                   help="rows of the table whose sample is timed (0 to skip)")
     p.add_argument("--json", type=Path, help="write the figures to this file")
     args = p.parse_args(argv)
     figures = run(args)

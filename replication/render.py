@@ -95,8 +95,8 @@ def init(con: Console, draft: Draft, path: str) -> None:
     skipped = ", ".join(f"{n} not: {why}" for why, n in sorted(draft.not_sampled.items()))
     con.print(f"Read {len(tables)} table(s) of {draft.source}: {read}"
               + (f", {skipped}" if skipped else "") + ".", markup=False)
-    con.print(f"{len(draft.findings)} column(s) look personal ({len(draft.findings) - by_values}"
-              f" by name or type, {by_values} by their values).", markup=False)
+    con.print(f"{len(draft.findings)} column(s) look personal, {by_values} of them by their "
+              "values alone.", markup=False)
     for target in draft.targets:
         what = "masked" if target.spec.kind == "masked" else "excluded"
         only = sum(1 for t in target.tables if t.insert_only)
@@ -106,9 +106,9 @@ def init(con: Console, draft: Draft, path: str) -> None:
                      if only else ""), markup=False)
     for (relation, why), names in gone.items():
         con.print(f"left out of {', '.join(names)}: {relation}: {why}", markup=False)
-    names = " ".join(f"{t.spec.variable}=..." for t in draft.targets)
-    con.print(f"Wrote {path}. Read it, then set PRODUCTION_DSN (the DSN given to --source) "
-              f"and {names}, and run: repl check --strict", markup=False)
+    names = ", ".join(t.spec.variable for t in draft.targets)
+    con.print(f"Wrote {path}. Read it; then, with PRODUCTION_DSN (the DSN given to --source) "
+              f"and {names} set: repl check --strict", markup=False)
 
 
 def skipped(con: Console, done: Skipped, target: str) -> None:
