@@ -170,6 +170,9 @@ def free_name(db: Database, targets: Sequence[TargetSpec]) -> str:
 def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str, name: str = "repl"
           ) -> Draft:
     """The whole configuration, from what was read of production."""
+    scope = f" in schema(s) {', '.join(inv.schemas)}" if inv.schemas else ""
+    if not inv.tables:
+        raise UsageError(f"the source has no table{scope} to configure")
     per_target: dict[str, tuple[list[TableDraft], list[tuple[QualifiedName, str]]]] = {
         t.name: ([], []) for t in targets}
     all_findings: dict[tuple[QualifiedName, str], Finding] = {}
@@ -177,7 +180,7 @@ def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str, name: str 
         rel = facts.source.relation
         findings = {c.name: f for c in facts.source.columns if not c.generated
                     and (f := judge(rel, c, facts.seen.get(c.name))) is not None}
-        all_findings.update({(rel, name): f for name, f in findings.items()})
+        all_findings.update({(rel, column): f for column, f in findings.items()})
         everywhere = _left_out(facts, findings, inv.info.superuser)
         for spec in targets:
             tables, left_out = per_target[spec.name]
@@ -190,11 +193,9 @@ def draft(inv: Inventory, targets: Sequence[TargetSpec], source: str, name: str 
                    for t in targets)
     for target in drafts:
         if not target.tables:
-            where = f"in schema(s) {', '.join(inv.schemas)}" if inv.schemas else ""
-            raise UsageError(f"no table to configure for target {target.spec.name} "
-                             f"{where}".rstrip() + (": " + "; ".join(
-                                 f"{r}: {why}" for r, why in target.left_out)
-                                 if target.left_out else " (the source has none)"))
+            reasons = "; ".join(f"{r}: {why}" for r, why in target.left_out)
+            raise UsageError(f"no table{scope} can be configured for target "
+                             f"{target.spec.name}: {reasons}")
     readable = [f for f in inv.tables if not f.unlogged]
     return Draft(source, name, inv.schemas, drafts, all_findings,
                  sampled=sum(1 for f in readable if f.not_sampled is None),
