@@ -100,14 +100,16 @@ class Draft:
     not_sampled: dict[str, int]  # why -> tables
 
 
-def _insert_only(facts: TableFacts) -> str | None:
+def insert_only_reason(facts: TableFacts) -> str | None:
     """Why UPDATE and DELETE of the table cannot be published as it stands, or None."""
     table = facts.source
     if not identity_problems("", table.relation, table):
         return None
-    if table.identity.usable:
-        has = ("a partition whose replica identity is not the partitioned table's "
-               "(repl check names it)")
+    if table.identity.usable:  # then a partition's identity is not the table's
+        root = set(table.identity.columns or ())
+        partition = next((p for p, identity in table.partition_identities
+                          if not identity.usable or set(identity.columns or ()) - root), "")
+        has = f"a partition ({partition}) whose replica identity is not the table's"
     else:
         has = table.identity.describe()
     return (f"Only inserts: it has {has}, and PostgreSQL would reject UPDATE and DELETE on "
@@ -141,7 +143,7 @@ def _for_target(spec: TargetSpec, facts: TableFacts, findings: dict[str, Finding
     note = PARTITIONED if table.partitioned else None
     generated = tuple((c.name, GENERATED) for c in table.columns if c.generated)
     replicated = [c for c in table.columns if not c.generated]
-    insert_only = _insert_only(facts)
+    insert_only = insert_only_reason(facts)
     if spec.kind == "masked":
         masks = []
         for column in replicated:

@@ -5,6 +5,7 @@ passes check --strict, sets up, verifies, and holds no value of the source."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -19,10 +20,11 @@ from replication.init_config import (
     TableDraft,
     TargetDraft,
     TargetSpec,
+    insert_only_reason,
     parse_targets,
     read_back,
 )
-from replication.inventory import sample_query
+from replication.inventory import TableFacts, sample_query
 from replication.masking import type_problem
 from replication.model import ReplicaIdentity, SourceColumn, SourceTable
 from replication.names import QualifiedName
@@ -149,6 +151,20 @@ def test_target_options():
             parse_targets([bad])
     with pytest.raises(UsageError, match="twice"):
         parse_targets(["a:masked", "a:filtered"])
+
+
+def test_a_table_without_a_usable_identity_is_insert_only_with_the_fix():
+    key = ReplicaIdentity("d", ("id",), "users_pkey", True)
+    table = SourceTable(USERS, 1, "p", "o", True, 10, (column("id", "int8", "N"),), key,
+                        (("public.users_2024", ReplicaIdentity("f", None)),))
+    assert "a partition (public.users_2024) whose replica identity is not the table's" in \
+        insert_only_reason(TableFacts(table, False))
+    assert insert_only_reason(TableFacts(replace(table, partition_identities=(
+        ("public.users_2024", key),)), False)) is None
+    reason = insert_only_reason(TableFacts(replace(table, relkind="r", partition_identities=(),
+                                                   identity=ReplicaIdentity("d", None)), False))
+    assert reason.startswith("Only inserts: it has no replica identity (no primary key)")
+    assert "Give it a primary key" in reason
 
 
 def test_a_big_table_is_sampled_by_pages_never_scanned():
