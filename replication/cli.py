@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
@@ -16,10 +17,11 @@ import typer
 from . import metrics as prometheus
 from . import render, workflow
 from .apply import apply
-from .config import Config
+from .config import Config, dsn_passwords
 from .config_file import load_config, resolve_config_path
 from .demo import run_demo
 from .errors import ConfigError, ReplError, UsageError, ValidationFailed
+from .init_config import init as run_init
 from .preview import preview as run_preview
 from .redact import redact
 from .session import Asked, Session, configured_table
@@ -225,16 +227,7 @@ def skip(
         cfg = _config(ctx, config)
         with Session(cfg, [target]) as session:
             done = run_skip(session, target)
-
-        def human() -> None:
-            out.print(f"skipped transaction {done.xid} (finish LSN {done.finish_lsn}) on "
-                      f"subscription {done.subscription}: {done.changes} change(s) to "
-                      f"{', '.join(done.tables) or 'no table'}", markup=False)
-            for table in done.tables:
-                out.print(f"those changes are missing on {target}: repl resync {target} "
-                          f"{table}", markup=False)
-
-        _show(as_json, lambda: asdict(done), human)
+        _show(as_json, lambda: asdict(done), lambda: render.skipped(out, done, target))
         return EXIT_OK
 
     _run(body)
@@ -366,6 +359,35 @@ def teardown(
                 for line in by_hand:
                     err.print(f"  {line}")
                 return EXIT_PROBLEMS
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Option(help="Production's DSN (only read; its password is "
+                                             "never written).", show_default=False)],
+    schemas: Annotated[list[str] | None, typer.Option(
+        "--schema", help="A schema to configure; repeat it (default: all).")] = None,
+    targets: Annotated[list[str] | None, typer.Option(
+        "--target", help="NAME:KIND, KIND masked or filtered; repeat it "
+                         "(default: dev:masked analytics:filtered).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help=(
+        "The file to write (default: --config, $REPL_CONFIG, ./repl.yaml)."))] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the file.")] = False,
+    sample: Annotated[bool, typer.Option("--sample/--no-sample", help=(
+        "Judge values too, from a bounded sample (or names and types only)."))] = True,
+) -> None:
+    """Write a starting repl.yaml from production's catalogs, every column classified and
+    personal-looking ones masked or excluded. Reads production only."""
+
+    def body() -> int:
+        redact.add(*dsn_passwords(source))
+        path = Path(output or resolve_config_path((ctx.obj or {}).get("config"), os.environ))
+        render.init(out, run_init(source, schemas or [], targets or [], path, force, sample),
+                    str(path))
         return EXIT_OK
 
     _run(body)

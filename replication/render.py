@@ -6,7 +6,7 @@ Every function takes the same data the `--json` output is made of.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group
@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import Config
+from .inventory import SAMPLE_ROWS
 from .plan import Plan
 from .preview import Preview
 from .problems import Problem
@@ -22,6 +23,12 @@ from .redact import redact_data
 from .session import Snapshot
 from .status import StatusReport
 from .verify import TableVerification, VerifyReport
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .init_config import Draft
+    from .session import Snapshot
+    from .skip import Skipped
 
 
 def console(stderr: bool = False) -> Console:
@@ -82,6 +89,44 @@ def check(con: Console, config: Config, snap: Snapshot, found: list[Problem]) ->
     failing = [p for p in found if p.severity == "error"]
     con.print("OK: the config is valid against the live databases." if not failing
               else f"{len(failing)} problem(s) found.")
+
+
+def init(con: Console, draft: Draft, path: str) -> None:
+    """What `repl init` wrote, in counts and names: never a sampled value."""
+    gone: dict[tuple[Any, str], list[str]] = {}
+    for target in draft.targets:
+        for relation, why in target.left_out:
+            gone.setdefault((relation, why), []).append(target.spec.name)
+    tables = {t.relation for target in draft.targets for t in target.tables} | {
+        relation for relation, _ in gone}
+    by_values = sum(1 for f in draft.findings.values() if f.by_values)
+    read = f"{draft.sampled} sampled (at most {SAMPLE_ROWS} rows each)"
+    skipped = ", ".join(f"{n} not: {why}" for why, n in sorted(draft.not_sampled.items()))
+    con.print(f"Read {len(tables)} table(s) of {draft.source}: {read}"
+              + (f", {skipped}" if skipped else "") + ".", markup=False)
+    con.print(f"{len(draft.findings)} column(s) look personal, {by_values} of them by their "
+              "values alone.", markup=False)
+    for target in draft.targets:
+        what = "masked" if target.spec.kind == "masked" else "excluded"
+        only = sum(1 for t in target.tables if t.insert_only)
+        con.print(f"target {target.spec.name} ({target.spec.kind}): {len(target.tables)} "
+                  f"table(s), personal columns {what}"
+                  + (f", {only} table(s) insert-only (no usable replica identity)"
+                     if only else ""), markup=False)
+    for (relation, why), names in gone.items():
+        con.print(f"left out of {', '.join(names)}: {relation}: {why}", markup=False)
+    names = ", ".join(t.spec.variable for t in draft.targets)
+    con.print(f"Wrote {path}. Read it; then, with PRODUCTION_DSN (the DSN given to --source) "
+              f"and {names} set: repl check --strict", markup=False)
+
+
+def skipped(con: Console, done: Skipped, target: str) -> None:
+    con.print(f"skipped transaction {done.xid} (finish LSN {done.finish_lsn}) on "
+              f"subscription {done.subscription}: {done.changes} change(s) to "
+              f"{', '.join(done.tables) or 'no table'}", markup=False)
+    for table in done.tables:
+        con.print(f"those changes are missing on {target}: repl resync {target} {table}",
+                  markup=False)
 
 
 def plan(con: Console, p: Plan) -> None:

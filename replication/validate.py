@@ -12,6 +12,7 @@ from __future__ import annotations
 from .catalog import SourceCatalog, TargetCatalog
 from .columns import column_changes, pending_columns, published_columns
 from .config import Config, TableConfig
+from .detection import suggestion
 from .masking import type_problem
 from .model import RowFilter, SourceTable, TableIdentity
 from .names import QualifiedName
@@ -97,7 +98,7 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
         if problem:
             out.append(Problem("error", where(target, relation, column), problem))
     if MUTATING & table.operations:
-        out.extend(_identity_problems(target, relation, source))
+        out.extend(identity_problems(target, relation, source))
     for column in published_columns(table, source):
         col = source.column(column)
         if col and col.type_schema != "pg_catalog" and \
@@ -108,8 +109,9 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
     return out
 
 
-def _identity_problems(target: str, relation: QualifiedName, source: SourceTable
-                       ) -> list[Problem]:
+def identity_problems(target: str, relation: QualifiedName, source: SourceTable
+                      ) -> list[Problem]:
+    """Why publishing UPDATE/DELETE of this table would break production's writes."""
     at = where(target, relation)
     if not source.identity.usable:
         return [Problem("error", at,
@@ -191,27 +193,31 @@ def table_gone(target: str, relation: QualifiedName, identity: TableIdentity,
         "without `repl teardown --drop-tables`): remove the table from the config",
         kind="dropped table")
 
-
 def unclassified_columns(target: str, relation: QualifiedName, table: TableConfig,
                          source: SourceTable, identity: TableIdentity | None,
                          published: tuple[str, ...] | None) -> list[Problem]:
     """Production columns the config does not classify (deny by default): under a column
     list, those it neither lists nor excludes (unclassified); under `columns: all`, those
     production added after the table's first setup that nobody accepted (pending). The
-    new name of a column production renamed is neither: its rename is reported."""
+    new name of a column production renamed is neither: its rename is reported. Each
+    comes with a suggestion from its name and type (detection.py): check reads no rows of
+    production."""
     renamed_to = set(column_changes(identity, source).renamed.values())
     if table.columns == "all":
         return [
-            Problem("warning", where(target, relation, name),
+            Problem("warning", where(target, relation, c.name),
                     "pending: production added this column after the table's first setup; "
                     "under `columns: all` it stays in production until `repl setup "
                     "--accept-new-columns` (which copies the table again) or the config "
-                    "names it in columns, exclude or mask", kind="pending")
-            for name in pending_columns(table, source, identity, published)]
+                    f"names it in columns, exclude or mask. Suggestion: "
+                    f"{suggestion(relation, c)}", kind="pending")
+            for name in pending_columns(table, source, identity, published)
+            if (c := source.column(name)) is not None]
     classified = set(table.columns) | set(table.exclude) | set(source.identity.columns or ())
     return [
         Problem("warning", where(target, relation, c.name),
                 "unclassified: a production column this table neither lists in columns nor "
-                "excludes; it is not replicated", kind="unclassified")
+                f"excludes; it is not replicated. Suggestion: {suggestion(relation, c)}",
+                kind="unclassified")
         for c in source.columns if c.name not in classified and c.name not in renamed_to
     ]

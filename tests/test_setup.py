@@ -135,6 +135,10 @@ def test_unclassified_columns_and_strict_check(env_any, repl):
     strict = repl("check", "--strict", config=cfg, expect=1).stdout
     assert "error: target analytics, table public.users, column ssn: unclassified" in strict
     assert "error: target analytics, table public.events, column ip: pending" in strict
+    # Each with a suggestion from its name and type.
+    assert "looks like a national or tax ID, by its name: exclude it, or list it in columns " \
+           "with mask: {ssn: digits}" in strict
+    assert "looks like an IP address, by its type (inet)" in strict
     report = json.loads(repl("status", "--json", config=cfg).stdout)  # still healthy
     assert any("column ssn: unclassified" in w for w in report["warnings"])
     assert any("column ip: pending" in w for w in report["warnings"])
