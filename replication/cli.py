@@ -142,6 +142,10 @@ def check(
             render.problems(out, found)
             out.print("OK: the config is valid against the live databases." if not failing
                       else f"{len(failing)} problem(s) found.")
+        # What setup refuses (exit 2 there) is refused here the same way (SPEC section 3);
+        # unclassified columns under --strict are problems found, not a refuted config.
+        if any(p.kind != "unclassified" for p in failing):
+            return EXIT_USAGE
         return EXIT_PROBLEMS if failing else EXIT_OK
 
     _run(body)

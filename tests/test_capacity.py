@@ -63,7 +63,7 @@ def test_no_free_apply_worker_is_refused(two_workers, repl, tmp_path):
     assert target["safe_wal_size"] is None and target["retained_bytes"] >= 0
 
     both = write(tmp_path, cluster, ["first", "second"])
-    report = json.loads(repl("check", "--json", config=both, expect=1).stdout)
+    report = json.loads(repl("check", "--json", config=both, expect=2).stdout)
     (problem,) = [p for p in report["problems"] if p["severity"] == "error"]
     assert problem["where"] == "target second"
     assert "max_logical_replication_workers is 2" in problem["message"]

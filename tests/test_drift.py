@@ -57,7 +57,7 @@ def test_retyped_and_dropped_columns(env, repl):
 
     # A configured column dropped on production: reported, setup refuses and explains.
     env.run_source("ALTER TABLE public.users DROP COLUMN name CASCADE")
-    checked = repl("check", config=cfg, expect=1).stdout
+    checked = repl("check", config=cfg, expect=2).stdout
     assert "table public.users, column name: column listed in columns does not exist on " \
            "the source (dropped or renamed there? update the config)" in checked
     repl("setup", config=cfg, expect=2)

@@ -58,7 +58,7 @@ def test_malformed_subscriber_dsn_is_refused_before_anything_changes(env_any, re
     env = env_any
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG % "password=two words", name="bad.yaml")
-    report = json.loads(repl("check", "--json", config=cfg, expect=1).stdout)
+    report = json.loads(repl("check", "--json", config=cfg, expect=2).stdout)
     (problem,) = [p for p in report["problems"] if p["severity"] == "error"]
     assert problem["where"] == "source.subscriber_dsn"
     assert "not a valid connection string" in problem["message"]

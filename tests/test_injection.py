@@ -125,7 +125,7 @@ def test_odd_names_refused_with_the_key(env_any, repl):
         str(TABLE): {"columns": [NOTE, 'note"; DROP'], "exclude": [EMAIL, COUNTRY, HIDDEN]},
         '"q\'s ""sch.ema""; x"."Tab \'le""; DROP"': {"columns": "all"},
     }))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert f"target dev, table {TABLE}, column note\"; DROP: column listed in columns " \
            "does not exist on the source" in out
     assert "table \"q's \"\"sch.ema\"\"; x\"" in out and "does not exist on the source" in out
@@ -188,7 +188,7 @@ def test_smuggled_statements_refused_and_nothing_changed(env_any, repl):
     for case, table, text in cases:
         cfg = env.write_config(config({str(TABLE): table}))
         started = time.monotonic()
-        out = repl("check", config=cfg, expect=1).stdout
+        out = repl("check", config=cfg, expect=2).stdout
         where = f"target dev, table {TABLE}" + (f", column {NOTE}" if "mask" in case else "")
         assert where in out and f"{text!r} is rejected by" in out, (case, out)
         refused = repl("setup", config=cfg, expect=2).stderr

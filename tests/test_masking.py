@@ -377,7 +377,7 @@ def test_sql_mask_cannot_smuggle_statements(env_any, repl):
     cfg = env.write_config(CONFIG.replace(
         'nickname: {sql: "upper(value)"}',
         'nickname: {sql: "NULL); COMMIT; CREATE TABLE public.pwn (); SELECT (1"}'))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "column nickname: sql mask" in out
     repl("setup", config=cfg, expect=2)
     with env.target("dev") as dev:
@@ -413,7 +413,7 @@ def test_strategy_type_mismatch_is_refused(env_any, repl):
                                           "          country: {date_trunc: year}").replace(
         "          salary: {noise: {ratio: 0.1}}\n", "          salary: email\n").replace(
         'nickname: {sql: "upper(value)"}', 'nickname: {sql: "no_such_function(value)"}'))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "target dev, table public.people, column country: date_trunc needs a date" in out
     assert "target dev, table public.people, column salary: masking strategy email needs " \
            "a text-like column" in out

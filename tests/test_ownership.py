@@ -45,7 +45,7 @@ def test_same_names_from_two_configs_are_refused(env_any, repl):
     before = source_objects(env)
     assert before[0][0][0] == "repl_dev_iudt" and before[0][0][1].startswith(
         "repl: config repl; target dev; target database ")
-    out = repl("check", config=second, expect=1).stdout
+    out = repl("check", config=second, expect=2).stdout
     assert ("error: target dev: publication repl_dev_iudt on the source belongs to config "
             "repl, target dev, in another target database") in out
     assert "nothing was changed" in repl("setup", config=second, expect=2).stderr
@@ -75,7 +75,7 @@ def test_one_database_is_the_target_of_one_config(env_any, repl):
     first = env.write_config(config("orders", "dev", "dev"), name="first.yaml")
     second = env.write_config(config("users", "staging", "dev"), name="second.yaml")
     repl("setup", "--wait", "--timeout", "120", config=first)
-    out = repl("check", config=second, expect=1).stdout
+    out = repl("check", config=second, expect=2).stdout
     assert ("error: target staging: this database is the target dev of another repl config "
             "(name orders)") in out
     assert "nothing was changed" in repl("setup", config=second, expect=2).stderr

@@ -32,7 +32,7 @@ def test_setup_with_a_non_superuser_source_role(env_any, repl):
     base = ("version: 1\nsource: {dsn: \"" + dsn + "\"}\ntargets:\n  analytics:\n"
             "    dsn: \"{target:analytics}\"\n    tables:\n")
     refused = env.write_config(base + "      public.foreign_owned: {columns: all}\n", "x.yaml")
-    out = repl("check", config=refused, expect=1).stdout
+    out = repl("check", config=refused, expect=2).stdout
     assert "table public.foreign_owned: the source role must own the table" in out
 
     cfg = env.write_config(base + "      public.items: {columns: [note], where: \"id > 2\"}\n")

@@ -97,7 +97,7 @@ def test_role_config_errors(env_any, repl):
     env.run_source(SCHEMA)
     login = env.role("loginrole")
     cfg = env.write_config(config(login, ["nobody_" + env.tag]))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert f"target dev, role {login}: exists and can log in" in out
     assert f"member nobody_{env.tag} does not exist on the target" in out
     repl("setup", config=cfg, expect=2)
@@ -151,7 +151,7 @@ def test_role_shared_by_two_targets_of_one_cluster(env_any, repl):
     assert "Nothing to do" in repl("setup", config=cfg).stdout
 
     cfg = env.write_config(two_targets(reader, [alice], [bob]))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert f"target dev, role {reader}: is also configured on target analytics" in out
     repl("setup", config=cfg, expect=2)
     assert role_state(env, reader) == (MARKER, [alice])
@@ -168,7 +168,7 @@ def test_foreign_role_is_refused(env_any, repl):
         dev.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group),
                                                      sql.Identifier(alice)))
     cfg = env.write_config(config(group, [bob]))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert f"target dev, role {group}: exists and repl did not create it" in out
     assert f"COMMENT ON ROLE \"{group}\" IS '{MARKER}'" in out
     repl("setup", config=cfg, expect=2)

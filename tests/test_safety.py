@@ -77,7 +77,7 @@ def test_unsafe_config_refused_and_nothing_created(env, repl, case):
     env.run_source(SCHEMA)
     tables, expected = UNSAFE[case]
     cfg = env.write_config(config(tables))
-    checked = repl("check", config=cfg, expect=1)
+    checked = repl("check", config=cfg, expect=2)
     for fragment in expected:
         assert fragment in checked.stdout, checked.stdout
     refused = repl("setup", config=cfg, expect=2)
@@ -133,7 +133,7 @@ def test_row_filters_postgresql_rejects(env_any, repl, case):
         if "'" not in expression else
         "      public.accounts:\n        columns: [region]\n"
         f"        where: \"{expression}\"\n        operations: [insert]\n"))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "table public.accounts" in out and "row filter" in out
     if fragment:
         assert fragment in out, out
@@ -150,7 +150,7 @@ def test_missing_objects_named(env_any, repl):
         "      public.accounts:\n        columns: [region, nickname]\n"
         "        exclude: [email]\n        mask:\n          region: redact\n"
         "      public.missing:\n        columns: [a]\n"))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "target analytics, table public.accounts, column nickname: column listed in " \
            "columns does not exist on the source" in out
     assert "target analytics, table public.missing: table does not exist on the source" in out
@@ -164,7 +164,7 @@ def test_masked_identity_column_refused(env_any, repl):
     cfg = env.write_config(config(
         "      public.accounts:\n        columns: [id, region]\n        mask:\n"
         "          id: {sql: 'value + 1'}\n"))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "table public.accounts, column id" in out and "cannot be masked" in out
 
 
@@ -182,7 +182,7 @@ def test_foreign_repl_schema_is_refused_and_left_alone(env_any, repl):
     cfg = env.write_config(config(
         "      public.accounts:\n        columns: [id, region]\n        exclude: [email]\n"
         "        mask:\n          region: hash\n"))
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "target analytics" in out and "a schema named repl exists that repl did not " \
         "create" in out and "ALTER SCHEMA repl RENAME" in out
     err = repl("setup", config=cfg, expect=2).stderr
@@ -195,7 +195,7 @@ def test_foreign_repl_schema_is_refused_and_left_alone(env_any, repl):
     with env.target("analytics") as tgt:
         tgt.execute("CREATE TABLE repl.alembic_version (version_num varchar(32) PRIMARY KEY)")
         tgt.execute("INSERT INTO repl.alembic_version VALUES ('3f2a1b9c0d4e')")
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "a schema named repl exists that repl did not create" in out
     repl("teardown", config=cfg)
     # A role that may not even use the schema gets the same message, not a raw error.
@@ -206,7 +206,7 @@ def test_foreign_repl_schema_is_refused_and_left_alone(env_any, repl):
         "      public.accounts:\n        columns: [id, region]\n        exclude: [email]\n"
     ).replace('dsn: "{target:analytics}"', f'dsn: "{{target:analytics}} user={role}"'),
         name="outsider.yaml")
-    done = repl("check", config=outsider, expect=1)
+    done = repl("check", config=outsider, expect=2)
     assert "a schema named repl exists that repl did not create" in done.stdout
     assert "error: PostgreSQL" not in done.stdout + done.stderr
     with env.target("analytics") as tgt:
@@ -239,7 +239,7 @@ def test_schema_migration_failure_and_newer_schema(env_any, repl):
         assert rows(tgt, "SELECT version_num FROM repl.alembic_version") == [("0004",)]
         tgt.execute("DROP TABLE repl.subscription_conninfo")
         tgt.execute("UPDATE repl.alembic_version SET version_num = '0099'")
-    out = repl("check", config=cfg, expect=1).stdout
+    out = repl("check", config=cfg, expect=2).stdout
     assert "the repl schema is at revision 0099, newer than this repl knows" in out
     repl("setup", config=cfg, expect=2)
     with env.target("analytics") as tgt:

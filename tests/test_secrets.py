@@ -313,11 +313,11 @@ def check_failures(repl: Run, source: LocalCluster, target: LocalCluster,
 
     bad_filter = repl.cfg.read_text().replace('"id > 2"', f"\"email <> '{SECRET}x'\"")
     repl.cfg.write_text(bad_filter)  # a filter on a non-key column: refused
-    assert "row filter uses email" in repl("check", expect=1).stdout
+    assert "row filter uses email" in repl("check", expect=2).stdout
     for command in (("plan",), ("setup",), ("preview", "analytics", "public.users")):
         assert "nothing was changed" in repl(*command, expect=2).stderr
     repl.cfg.write_text(bad_filter.replace(f"email <> '{SECRET}x'", "nope = 1"))
-    assert "row filter" in repl("check", expect=1).stdout
+    assert "row filter" in repl("check", expect=2).stdout
 
     repl.cfg.write_text(CONFIG.replace("version: 1", "version: 1\nsourc: ${SRC_DSN}")
                         .replace("${MASK_SECRET}", "${MASK_SECRET_UNSET}")
@@ -380,7 +380,7 @@ def test_non_superuser_target_with_password_auth(clusters, tmp_path, caplog):
     repl = Run(cfg, env, caplog)
     # Without CREATE on schema public (PostgreSQL 15+ default), and with a password file
     # instead of a password, check names what is missing, before anything changes.
-    refused = repl("check", expect=1, env={"SUB_DSN": source.dsn(names["source"]).split(
+    refused = repl("check", expect=2, env={"SUB_DSN": source.dsn(names["source"]).split(
         " password=")[0] + " passfile=/nonexistent/pgpass"}).stdout
     for target_name in ("analytics", "dev"):
         assert (f"error: target {target_name}: role {role} may not create tables in schema(s) "
