@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import records, slots
+from . import records, slots, user_types
 from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
@@ -30,6 +30,7 @@ from .model import (
     Subscription,
     TableIdentity,
     TargetTable,
+    UserType,
 )
 from .names import QualifiedName, operations_of
 
@@ -96,6 +97,7 @@ def source_tables(db: Database, relations: Iterable[QualifiedName]
             attnum=c["attnum"], name=c["name"], type=c["type"], not_null=c["not_null"],
             generated=bool(c["generated"]), type_schema=c["type_schema"],
             type_name=c["type_name"], type_category=c["type_category"],
+            type_oid=c["type_oid"],
         ))
     identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in db.query("catalog/replica_identity", {"oids": oids}):
@@ -250,6 +252,9 @@ class SourceCatalog:
     tables: dict[QualifiedName, SourceTable]
     publications: dict[str, Publication]
     slots: dict[str, Slot]  # repl's and the table-sync slots (slots.read)
+    # The user types of the tables' columns and those they need, by OID (an array's or a
+    # multirange's OID maps to the type it stands for): user_types.read
+    types: dict[int, UserType] = field(default_factory=dict)
 
 
 @dataclass
@@ -269,7 +274,9 @@ class TargetCatalog:
     roles: dict[str, Role]  # configured, managed and member roles that exist
     managed_roles: frozenset[str]
     owner: Owner | None = None
-    types: set[tuple[str, str]] = field(default_factory=set)
+    # The target's types of the names asked for and of the names repl recorded, by name;
+    # source_oid is the production type's OID recorded for it (repl.replicated_type).
+    user_types: dict[QualifiedName, UserType] = field(default_factory=dict)
     workers: ApplyWorkers | None = None
     row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
     conninfo_digests: dict[str, ConninfoDigest] = field(default_factory=dict)
@@ -278,26 +285,32 @@ class TargetCatalog:
     type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    wanted = list(types)
+def target_types(db: Database, names: Iterable[QualifiedName],
+                 recorded: dict[tuple[str, str], int]) -> dict[QualifiedName, UserType]:
+    """The target's types of these names and of the names repl recorded, with the
+    production type's OID recorded for each."""
+    wanted = set(names) | {QualifiedName(s, n) for s, n in recorded}
     if not wanted:
-        return set()
-    rows = db.query("catalog/types", {"schemas": [s for s, _ in wanted],
-                                      "names": [n for _, n in wanted]})
-    return {(r["schema"], r["name"]) for r in rows}
+        return {}
+    found = {t.name: t for t in user_types.read(db, names=sorted(wanted)).values()}
+    return {name: replace(t, source_oid=recorded.get((name.schema, name.name)))
+            for name, t in found.items() if name in wanted}
 
 
 def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -> SourceCatalog:
+    tables = source_tables(db, relations)
+    oids = {c.type_oid for t in tables.values() for c in t.columns}
     return SourceCatalog(
         info=server_info(db),
-        tables=source_tables(db, relations),
+        tables=tables,
         publications=publications(db, prefix),
         slots=slots.read(db, prefix),
+        types=user_types.read(db, oids=sorted(oids)) if oids else {},
     )
 
 
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
-                types: Iterable[tuple[str, str]] = (), role_names: Iterable[str] = ()
+                types: Iterable[QualifiedName] = (), role_names: Iterable[str] = ()
                 ) -> TargetCatalog:
     info = server_info(db)
     schemas = db.query("catalog/schemas")
@@ -305,6 +318,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
     keys, version = records.masking_state(db, revision)
     managed = records.managed_roles(db, revision)
     relations = list(relations)
+    recorded_types = records.type_identities(db, revision)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
@@ -319,10 +333,10 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
         owner=records.owner(db, revision),
-        types=existing_types(db, types),
+        user_types=target_types(db, types, recorded_types),
         workers=apply_workers(db, prefix),
         row_filters=records.row_filters(db, revision),
         conninfo_digests=records.conninfo_digests(db, revision),
         identities=records.identities(db, revision),
-        type_identities=records.type_identities(db, revision),
+        type_identities=recorded_types,
     )

@@ -313,9 +313,10 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
         # An abandoned slot keeps production's WAL without bound: that is unhealthy.
         problems=[str(p) for p in snap.problems
                   if p.severity == "error" or p.kind == "orphan slot retaining WAL"],
-        # Exposure warnings are about the config, not about now: `check` tells them.
+        # Exposure warnings are about the config, not about now: `check` tells them. A
+        # type that differs is drift, which the target's report lists already.
         warnings=[str(p) for p in snap.problems if p.severity == "warning"
-                  and p.kind not in ("orphan slot retaining WAL", "exposure")],
+                  and p.kind not in ("orphan slot retaining WAL", "exposure", "type drift")],
     )
 
 

@@ -10,7 +10,6 @@ themselves in probes.py.
 from __future__ import annotations
 
 from .catalog import SourceCatalog, TargetCatalog
-from .columns import published_columns
 from .config import Config, TableConfig
 from .masking import type_problem
 from .model import RowFilter, SourceTable
@@ -26,9 +25,9 @@ IDENTITY_WAYS_OUT = (
 
 
 def check_table(target: str, relation: QualifiedName, table: TableConfig,
-                source: SourceTable | None, source_is_superuser: bool,
-                target_types: set[tuple[str, str]]) -> list[Problem]:
-    """Everything about one configured table that can be decided without the probe."""
+                source: SourceTable | None, source_is_superuser: bool) -> list[Problem]:
+    """Everything about one configured table that can be decided without the probe (its
+    columns' types: user_types.check)."""
     if source is None:
         return [Problem("error", where(target, relation),
                         "table does not exist on the source")]
@@ -73,13 +72,6 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
             out.append(Problem("error", where(target, relation, column), problem))
     if MUTATING & table.operations:
         out.extend(_identity_problems(target, relation, source))
-    for column in published_columns(table, source):
-        col = source.column(column)
-        if col and col.type_schema != "pg_catalog" and \
-                (col.type_schema, col.type_name) not in target_types:
-            out.append(Problem("error", where(target, relation, column),
-                               f"its type {col.type} does not exist on the target; "
-                               "create it there first"))
     return out
 
 
@@ -133,8 +125,7 @@ def check_config(config: Config, source: SourceCatalog, targets: dict[str, Targe
     for target, tcfg in config.targets.items():
         for relation, table in tcfg.tables.items():
             src = source.tables.get(relation)
-            problems += check_table(target, relation, table, src, source.info.superuser,
-                                    targets[target].types)
+            problems += check_table(target, relation, table, src, source.info.superuser)
             row_filter = filters.get((target, relation))
             if src is not None and row_filter is not None:
                 problems += check_filter_columns(target, relation, table, src, row_filter)

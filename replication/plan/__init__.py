@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
-from . import masking, publications, roles, schema, slot, subscription, tables
+from . import masking, publications, roles, schema, slot, subscription, tables, types
 from .diff import Copy, TargetDiff
 from .steps import SOURCE, Plan, Step, merge
 
@@ -24,8 +24,10 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
     """Steps that converge one target, and its publications and slot on the source."""
     d = TargetDiff(want, have, frozenset(target_schemas), resync)
     steps = [
-        # 1. Target: what the rest stands on; a subscription that can never stream goes.
+        # 1. Target: what the rest stands on (schemas, repl's own, the types of the
+        #    replicated columns); a subscription that can never stream goes.
         *tables.create_schemas(d), *schema.migrate(d), *schema.record_owner(d),
+        *types.converge(d),
         *subscription.drop(d), *masking.install(d), *masking.hold_back(d),
         *subscription.enable(d), *tables.create(d),
         # 2. Source, then target: tables to copy again or no longer wanted leave their
