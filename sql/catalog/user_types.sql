@@ -3,12 +3,25 @@
 -- attribute types, a range's subtype). An array stands for its element type and a
 -- multirange for its range: both come with the type PostgreSQL makes them for.
 -- Types are spelled by format_type under repl's search_path (pg_catalog, pg_temp):
--- qualified unless PostgreSQL's own. Only the needed types' rows are read: a table's
--- row type is reported, never followed into its columns.
+-- qualified unless PostgreSQL's own. A table's row type is reported, never followed
+-- into its columns; PostgreSQL's own types are not followed.
 WITH RECURSIVE
-refs(oid, ref) AS (
-    SELECT t.oid, r.ref
-      FROM pg_catalog.pg_type AS t
+start(oid) AS (
+    SELECT pg_catalog.unnest(%(oids)s::oid[])
+    UNION
+    SELECT t.oid
+      FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),
+                     pg_catalog.unnest(%(names)s::text[])) AS wanted(schema, name)
+      JOIN pg_catalog.pg_namespace AS n ON n.nspname = wanted.schema
+      JOIN pg_catalog.pg_type AS t ON t.typnamespace = n.oid AND t.typname = wanted.name
+),
+-- Each needed type, and the type that uses it (NULL for those asked for).
+needed(oid, used_by) AS (
+    SELECT oid, NULL::oid FROM start
+    UNION
+    SELECT r.ref, t.oid
+      FROM needed
+      JOIN pg_catalog.pg_type AS t ON t.oid = needed.oid
       JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
       LEFT JOIN pg_catalog.pg_class AS c ON c.oid = t.typrelid
      CROSS JOIN LATERAL (
@@ -29,19 +42,14 @@ refs(oid, ref) AS (
            ) AS r(ref)
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 ),
-start(oid) AS (
-    SELECT pg_catalog.unnest(%(oids)s::oid[])
-    UNION
-    SELECT t.oid
-      FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),
-                     pg_catalog.unnest(%(names)s::text[])) AS wanted(schema, name)
-      JOIN pg_catalog.pg_namespace AS n ON n.nspname = wanted.schema
-      JOIN pg_catalog.pg_type AS t ON t.typnamespace = n.oid AND t.typname = wanted.name
+-- As arrays, so that the planner does not expect a row per recursion step: a large
+-- estimate would have the server compile the query (JIT) for seconds.
+needed_oids(oids) AS (
+    SELECT pg_catalog.array_agg(DISTINCT oid) FROM needed
 ),
-needed(oid) AS (
-    SELECT oid FROM start
-    UNION
-    SELECT refs.ref FROM needed JOIN refs ON refs.oid = needed.oid
+refs_of(oid, refs) AS (
+    SELECT used_by, pg_catalog.array_agg(oid::int8) FROM needed
+     WHERE used_by IS NOT NULL GROUP BY used_by
 )
 SELECT t.oid::int8 AS oid,
        n.nspname AS schema,
@@ -57,7 +65,7 @@ SELECT t.oid::int8 AS oid,
             THEN (SELECT rg.rngtypid::int8 FROM pg_catalog.pg_range AS rg
                    WHERE rg.rngmultitypid = t.oid)
        END AS stands_for,
-       ARRAY(SELECT refs.ref::int8 FROM refs WHERE refs.oid = t.oid) AS refs,
+       COALESCE(refs_of.refs, '{}') AS refs,
        (SELECT e.extname
           FROM pg_catalog.pg_depend AS d
           JOIN pg_catalog.pg_extension AS e ON e.oid = d.refobjid
@@ -110,9 +118,10 @@ SELECT t.oid::int8 AS oid,
        ARRAY(SELECT p.oid::pg_catalog.regproc::text FROM pg_catalog.pg_proc AS p
               WHERE p.oid IN (rg.rngcanonical, rg.rngsubdiff)
                 AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS own_functions
-  FROM needed
-  JOIN pg_catalog.pg_type AS t ON t.oid = needed.oid
+  FROM needed_oids
+  JOIN pg_catalog.pg_type AS t ON t.oid = ANY (needed_oids.oids)
   JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
+  LEFT JOIN refs_of ON refs_of.oid = t.oid
   LEFT JOIN pg_catalog.pg_class AS c ON c.oid = t.typrelid
   LEFT JOIN pg_catalog.pg_type AS bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
   LEFT JOIN pg_catalog.pg_range AS rg ON rg.rngtypid = t.oid
