@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 
+from psycopg import sql
+
 from .columns import published_columns
 from .config import Config, TableConfig
 from .db import Database
@@ -323,9 +325,9 @@ def problems(target: str, needs: list[Needed], have: Iterable[UserType]) -> list
                                             f"{whose}, so repl will not change it; "
                                             + _way_out(want)))
         elif diff.blocking:
-            out.append(Problem("error", at, f"{'; '.join(diff.blocking)}: setup cannot bring "
-                                            "it in step without rewriting data; "
-                                            + _way_out(want)
+            out.append(Problem("error", at, f"{'; '.join(diff.blocking)}: repl makes no such "
+                                            "change on a target (it could change what the "
+                                            "target's rows mean); " + _way_out(want)
                                             + _label_hint(want, found)))
         else:
             out.append(Problem("warning", at, f"differs from production's; `repl setup` will "
@@ -344,16 +346,19 @@ def _uncreatable(t: UserType) -> str:
 
 
 def _label_hint(want: UserType, have: UserType) -> str:
-    """For an enum: a label production renamed is renamed on the target the same way."""
-    if want.kind != "enum" or have.kind != "enum":
+    """For an enum whose labels differ in place only (what ALTER TYPE ... RENAME VALUE
+    does): the same statements, to run on the target."""
+    if want.kind != "enum" or have.kind != "enum" or len(want.labels) != len(have.labels):
         return ""
-    gone = [label for label in have.labels if label not in want.labels]
-    new = [label for label in want.labels if label not in have.labels]
-    if not gone:
-        return ""
-    return (f"; or, if production renamed label(s) {', '.join(map(repr, gone))} "
-            f"(to {', '.join(map(repr, new)) or '?'}), run the same ALTER TYPE "
-            f"{have.spelled} RENAME VALUE ... TO ... on the target and `repl setup`")
+    renamed = [(old, new) for old, new in zip(have.labels, want.labels, strict=True)
+               if old != new]
+    if any(old in want.labels or new in have.labels for old, new in renamed):
+        return ""  # moved, not renamed
+    statements = "; ".join(sql.SQL("ALTER TYPE {} RENAME VALUE {} TO {}").format(
+        sql.SQL(have.spelled), sql.Literal(old), sql.Literal(new)).as_string(None)
+        for old, new in renamed)
+    return (f"; or, if production renamed {'these labels' if len(renamed) > 1 else 'it'}, "
+            f"do the same on the target ({statements}) and run `repl setup`")
 
 
 def check(config: Config, source_tables: Mapping[QualifiedName, SourceTable],

@@ -190,9 +190,19 @@ def test_types_production_changes_are_kept_in_step(env_any, repl):
                              "FROM pg_stat_subscription_stats")[0][0]
 
     wait_until(lambda: apply_errors() > 0, 60, "the apply worker to fail on 'ecstatic'")
-    status = repl("status", config=cfg, expect=1).stdout
-    assert "bring enum type kinds.mood in step with production: add label(s) 'ecstatic'" \
+
+    def failing() -> str | None:
+        out = repl("status", config=cfg, expect=1).stdout
+        return out if "is failing" in out else None
+
+    status = wait_until(failing, 90, "status to see apply failing")
+    assert "drift: dev: bring enum type kinds.mood in step with production: add label(s) " \
+           "'ecstatic'" in status
+    # The cause named, and no advice to skip the transaction that holds the row.
+    assert "most likely on a row that uses what production added to a type the target " \
+           "lacks (enum type kinds.mood: add label(s) 'ecstatic'); `repl setup` adds it" \
         in status
+    assert "repl skip" not in status
     repl("setup", config=cfg)
     wait_until(lambda: same_rows(env), 60, "the stalled change to apply")
     with env.source() as src, env.target("dev") as dev:
@@ -239,7 +249,8 @@ def test_types_production_changes_are_kept_in_step(env_any, repl):
     refused = repl("check", config=cfg, expect=2).stdout
     assert "error: target dev, type kinds.feeling: labels ('sad', 'ok', 'ecstatic', 'happy') " \
            "on the target, ('blue', 'ok', 'ecstatic', 'happy') on production" in refused
-    assert "RENAME VALUE" in refused
+    assert "do the same on the target (ALTER TYPE kinds.feeling RENAME VALUE 'sad' TO " \
+           "'blue')" in refused
     with env.target("dev") as dev:
         dev.execute("ALTER TYPE kinds.feeling RENAME VALUE 'sad' TO 'blue'")
     repl("setup", config=cfg)

@@ -13,6 +13,7 @@ refuses it). Types are never dropped: tables use them, and teardown leaves them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from psycopg import sql
@@ -32,33 +33,52 @@ KIND_WORDS = {"enum": "enum type", "composite": "composite type", "domain": "dom
 def converge(d: TargetDiff) -> list[Step]:
     """The steps of every type the target's replicated columns need, in dependency order.
     What user_types.problems reports as an error gets no step (setup stops before)."""
-    if d.sub is None:
-        return []
     steps = []
     taken = {h.name for h in d.have.types}
-    for want in d.want.types:
-        found = counterpart(want, d.have.types)
+    for want, found, diff in _matched(d):
         words = f"{KIND_WORDS[want.kind]} {want.name}"
         if found is None:
             steps.append(Step(d.target, f"create {words}", (*create(want), *record(want))))
             continue
-        ours = found.source_oid is not None and found.source_oid == want.source_oid
         if found.name != want.name:
             if want.name in taken:
                 continue
             steps.append(Step(d.target, f"rename {KIND_WORDS[want.kind]} {found.name} to "
                                         f"{want.name}, as production did",
                               (*rename(found, want), *record(want))))
-        diff = compare(want, as_renamed(found, d.type_renames))
-        if diff.blocking or (diff.fixes and not ours):
+        if diff.blocking or (diff.fixes and not _ours(want, found)):
             continue
         if diff.fixes:
             steps.append(Step(d.target, f"bring {words} in step with production: "
                                         + ", ".join(diff.words()), alter(want, diff)))
-        elif not ours:
+        elif not _ours(want, found):
             steps.append(Step(d.target, f"record {words}, which has production's structure, "
                                         "as production's", record(want)))
     return steps
+
+
+def behind(d: TargetDiff) -> list[str]:
+    """What production added to the target's types (labels, attributes, a domain's
+    constraints) that the target lacks, in words: the first row that uses it stops the
+    apply worker until setup brings the type in step."""
+    return [f"{KIND_WORDS[want.kind]} {want.name}: {', '.join(diff.words())}"
+            for want, found, diff in _matched(d)
+            if found is not None and _ours(want, found) and diff.fixes and not diff.blocking]
+
+
+def _matched(d: TargetDiff) -> Iterator[tuple[UserType, UserType | None, TypeDiff]]:
+    """Each type wanted, the target's type that stands for it, and how they differ."""
+    if d.sub is None:
+        return
+    for want in d.want.types:
+        found = counterpart(want, d.have.types)
+        yield want, found, compare(want, as_renamed(found, d.type_renames)) \
+            if found is not None else TypeDiff()
+
+
+def _ours(want: UserType, found: UserType) -> bool:
+    """repl recorded the target's type as made from this production type."""
+    return found.source_oid is not None and found.source_oid == want.source_oid
 
 
 def record(t: UserType) -> tuple[sql.Composable, ...]:
