@@ -352,6 +352,3 @@ class TargetState:
 
     def role(self, name: str) -> Role | None:
         return next((r for r in self.roles if r.name == name), None)
-
-    def type(self, name: QualifiedName) -> UserType | None:
-        return next((t for t in self.types if t.name == name), None)

@@ -175,12 +175,27 @@ def respell(text: str | None, spellings: Mapping[str, str]) -> str | None:
     return text
 
 
+def _respell_expression(text: str | None, spellings: Mapping[str, str]) -> str | None:
+    """An expression (a domain's default or CHECK) with renamed types spelled anew
+    (`'{ok}'::public.mood[]`), where a name stands alone, not inside a longer one."""
+    if text is None:
+        return None
+    for old, new in spellings.items():
+        # The replacement as a function: a name may hold a backslash, which re.sub reads.
+        text = re.sub(r'(?<![\w".$])' + re.escape(old) + r'(?![\w"$])',
+                      lambda _, new=new: new, text)
+    return text
+
+
 def as_renamed(t: UserType, spellings: Mapping[str, str]) -> UserType:
     """`t` as it reads once the types it uses are renamed as production renamed them."""
     if not spellings:
         return t
     return replace(t, base=respell(t.base, spellings),
-                   attributes=tuple((n, respell(a, spellings) or a) for n, a in t.attributes))
+                   attributes=tuple((n, respell(a, spellings) or a) for n, a in t.attributes),
+                   default=_respell_expression(t.default, spellings),
+                   checks=tuple((n, _respell_expression(c, spellings) or c)
+                                for n, c in t.checks))
 
 
 @dataclass(frozen=True)

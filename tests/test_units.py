@@ -133,7 +133,7 @@ def test_types_compare_by_structure_and_say_what_setup_can_change():
     from dataclasses import replace
 
     from replication.model import UserType
-    from replication.user_types import compare, respell
+    from replication.user_types import as_renamed, compare, respell
 
     mood = UserType(QualifiedName("public", "mood"), "enum", labels=("a", "c"))
     # Labels production added go before the target label that follows them, or at the end.
@@ -165,3 +165,8 @@ def test_types_compare_by_structure_and_say_what_setup_can_change():
     assert respell("public.mood COLLATE pg_catalog.\"C\"", names) == \
         'kinds.feeling COLLATE pg_catalog."C"'
     assert respell("public.mood2", names) == "public.mood2"
+    moods = UserType(QualifiedName("public", "moods"), "domain", base="public.mood[]",
+                     default="'{a}'::public.mood[]",
+                     checks=(("one", "CHECK ((VALUE <> '{}'::public.mood2[]))"),))
+    assert as_renamed(moods, names) == replace(moods, base="kinds.feeling[]",
+                                               default="'{a}'::kinds.feeling[]")
