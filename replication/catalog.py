@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import records, slots
+from . import records, slots, user_types
 from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
@@ -30,6 +30,7 @@ from .model import (
     Subscription,
     TableIdentity,
     TargetTable,
+    UserType,
 )
 from .names import QualifiedName, operations_of
 
@@ -98,6 +99,7 @@ def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterab
             attnum=c["attnum"], name=c["name"], type=c["type"], not_null=c["not_null"],
             generated=bool(c["generated"]), type_schema=c["type_schema"],
             type_name=c["type_name"], type_category=c["type_category"],
+            type_oid=c["type_oid"],
         ))
     identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in db.query("catalog/replica_identity", {"oids": oids}):
@@ -273,6 +275,9 @@ class SourceCatalog:
         wanted = [o for o in oids if o not in self.by_oid]
         if wanted:
             self.by_oid.update((t.oid, t) for t in source_tables(db, (), wanted).values())
+    # The user types of the tables' columns and those they need, by OID (an array's or a
+    # multirange's OID maps to the type it stands for): user_types.read
+    types: dict[int, UserType] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,7 +297,9 @@ class TargetCatalog:
     roles: dict[str, Role]  # configured, managed and member roles that exist
     managed_roles: frozenset[str]
     owner: Owner | None = None
-    types: set[tuple[str, str]] = field(default_factory=set)
+    # The target's types of the names asked for and of the names repl recorded, by name;
+    # source_oid is the production type's OID recorded for it (repl.replicated_type).
+    user_types: dict[QualifiedName, UserType] = field(default_factory=dict)
     workers: ApplyWorkers | None = None
     row_filters: dict[QualifiedName, tuple[str, RowFilter]] = field(default_factory=dict)
     conninfo_digests: dict[str, ConninfoDigest] = field(default_factory=dict)
@@ -305,17 +312,21 @@ class TargetCatalog:
         return next((i for i in self.identities.values() if i.source_oid == source_oid), None)
 
 
-def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    wanted = list(types)
+def target_types(db: Database, names: Iterable[QualifiedName],
+                 recorded: dict[tuple[str, str], int]) -> dict[QualifiedName, UserType]:
+    """The target's types of these names and of the names repl recorded, with the
+    production type's OID recorded for each."""
+    wanted = set(names) | {QualifiedName(s, n) for s, n in recorded}
     if not wanted:
-        return set()
-    rows = db.query("catalog/types", {"schemas": [s for s, _ in wanted],
-                                      "names": [n for _, n in wanted]})
-    return {(r["schema"], r["name"]) for r in rows}
+        return {}
+    found = {t.name: t for t in user_types.read(db, names=sorted(wanted)).values()}
+    return {name: replace(t, source_oid=recorded.get((name.schema, name.name)))
+            for name, t in found.items() if name in wanted}
 
 
 def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -> SourceCatalog:
     tables = source_tables(db, relations)
+    oids = {c.type_oid for t in tables.values() for c in t.columns}
     return SourceCatalog(
         info=server_info(db),
         tables=tables,
@@ -323,6 +334,7 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
         slots=slots.read(db, prefix),
         by_oid={t.oid: t for t in tables.values()},
         pinned=pinned_columns(db, prefix),
+        types=user_types.read(db, oids=sorted(oids)) if oids else {},
     )
 
 
@@ -334,7 +346,7 @@ def pinned_columns(db: Database, prefix: str) -> dict[QualifiedName, dict[str, l
 
 
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
-                types: Iterable[tuple[str, str]] = (), role_names: Iterable[str] = ()
+                types: Iterable[QualifiedName] = (), role_names: Iterable[str] = ()
                 ) -> TargetCatalog:
     info = server_info(db)
     schemas = db.query("catalog/schemas")
@@ -343,6 +355,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
     managed = records.managed_roles(db, revision)
     relations = list(relations)
     identities = records.identities(db, revision)
+    recorded_types = records.type_identities(db, revision)
     return TargetCatalog(
         info=info,
         privileges=target_privileges(db),
@@ -357,10 +370,10 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
         owner=records.owner(db, revision),
-        types=existing_types(db, types),
+        user_types=target_types(db, types, recorded_types),
         workers=apply_workers(db, prefix),
         row_filters=records.row_filters(db, revision),
         conninfo_digests=records.conninfo_digests(db, revision),
         identities=identities,
-        type_identities=records.type_identities(db, revision),
+        type_identities=recorded_types,
     )

@@ -25,6 +25,7 @@ class SourceColumn:
     type_schema: str
     type_name: str
     type_category: str
+    type_oid: int = 0  # pg_type.oid on the source
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,48 @@ class TargetTable:
 
 
 @dataclass(frozen=True)
+class UserType:
+    """A user-defined type that replicated columns need, by its structure: desired from
+    production's definition, actual from the target's, compared field by field (never by
+    name alone: a composite with its attributes in another order reads `(Elm,99)` as
+    another value). Types are spelled as format_type spells them (qualified unless
+    PostgreSQL's own)."""
+
+    # What repl creates from a definition; other kinds must exist on the target.
+    CREATABLE = ("enum", "domain", "composite", "range")  # not a field: no annotation
+
+    name: QualifiedName
+    kind: str  # enum, domain, composite, range; base, table row type (never created)
+    labels: tuple[str, ...] = ()  # enum, in sort order
+    attributes: tuple[tuple[str, str], ...] = ()  # composite: (name, type), in order
+    base: str | None = None  # a domain's base type, a range's subtype
+    not_null: bool = False  # domain
+    default: str | None = None  # domain, as pg_get_expr deparses it
+    checks: tuple[tuple[str, str], ...] = ()  # domain: (name, pg_get_constraintdef), by name
+    collation: str | None = None  # domain, range: when not the base type's or subtype's
+    subtype_opclass: str | None = None  # range: when not the subtype's default
+    canonical: str | None = None  # range
+    subtype_diff: str | None = None  # range
+    multirange: str | None = None  # range: its multirange type
+    extension: str | None = None  # the extension it belongs to
+    spelled: str = field(default="", compare=False)  # format_type's spelling of its name
+    # desired: its pg_type.oid on the source; actual: the source OID recorded for it
+    # (repl.replicated_type), None when repl did not record it
+    source_oid: int | None = field(default=None, compare=False)
+    needs: tuple[QualifiedName, ...] = field(default=(), compare=False)  # user types it uses
+    # functions its definition names that are not PostgreSQL's own (a range's subtype_diff)
+    functions: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def creatable(self) -> bool:
+        """repl can create it from its definition: not an extension's, not a base type
+        (C code), not a table's row type, not a range with a canonical function (C) or a
+        function of the user's (repl does not copy functions)."""
+        return self.kind in self.CREATABLE and self.extension is None \
+            and self.canonical is None and not self.functions
+
+
+@dataclass(frozen=True)
 class ColumnIdentity:
     """A target column, and the source column it replicates as the last setup saw it."""
 
@@ -291,6 +334,9 @@ class TargetState:
     subscription: Subscription | None
     tables: tuple[TargetTable, ...]
     slot: Slot | None = None
+    # desired: the types its replicated columns need, dependencies first; actual: the
+    # target's types of those names, and those recorded as production's
+    types: tuple[UserType, ...] = ()
     schema_revision: str | None = None
     # ikey, okey and where the key came from ("config" or "generated")
     mask_keys: tuple[bytes, bytes, str] | None = field(default=None, repr=False)

@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import catalog, slots
+from . import catalog, slots, user_types
 from .catalog import SourceCatalog, TargetCatalog
 from .config import Config
 from .db import Database, connect, dsn_problem
@@ -151,11 +151,10 @@ class Session:
         src = catalog.read_source(self.source, self.config.name, self.relations())
         targets = {}
         for name, db in self.targets.items():
-            types = {
-                (c.type_schema, c.type_name)
-                for rel in self.relations(name) if rel in src.tables
-                for c in src.tables[rel].columns if c.type_schema != "pg_catalog"
-            }
+            # Every user type a configured column could need, whether or not it flows.
+            types = {n.type.name for n in user_types.needed(
+                [(rel, c) for rel in self.relations(name) if rel in src.tables
+                 for c in src.tables[rel].columns], src.types)}
             role_names = {n for role, spec in self.config.targets[name].roles.items()
                           for n in (role, *spec.members)}
             targets[name] = catalog.read_target(db, self.config.name, self.relations(name),
@@ -196,6 +195,8 @@ class Session:
             snap.filters.update(probed)
             snap.problems += probe_problems
         snap.problems += check_config(self._selected_config(), src, targets, snap.filters)
+        snap.problems += user_types.check(self._selected_config(), src.tables, src.types,
+                                          {n: c.user_types.values() for n, c in targets.items()})
         snap.problems += check_exposure(self._selected_config(), targets)
         conninfo = subscriber_conninfo(self.config)
         if self.config.source.subscriber_dsn and (bad := dsn_problem(conninfo)):

@@ -39,6 +39,7 @@ from .names import (
     subscription_name,
 )
 from .slots import is_sync_slot
+from .user_types import needed, typed_columns
 
 
 @dataclass
@@ -79,6 +80,7 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
         groups: dict[frozenset[str], list[PublishedTable]] = {}
         tables = []
         estimates = {}
+        typed = []  # the replicated columns that keep production's type on the target
         for relation, table in tcfg.tables.items():
             src = source.tables[relation]
             identity = catalogs[target].identity_of(src.oid)
@@ -116,6 +118,7 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 recorded_mask_function=_recorded_body(table.mask, by_name, identity),
             ))
             estimates[relation] = src.estimated_rows
+            typed += typed_columns(relation, table, src, columns)
         owner = desired_owner(config, target, catalogs[target].owner)
         publications = tuple(
             Publication(publication_name(config.name, target, ops), ops,
@@ -133,6 +136,7 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 disable_on_error=config.targets[target].disable_on_error,
             ),
             tables=tuple(tables),
+            types=tuple(n.type for n in needed(typed, source.types) if n.type.creatable),
             schema_revision=head_revision(),
             mask_keys=mask_keys(config, catalogs[target]) if masked else None,
             masking_version=library_version() if masked else None,
@@ -214,6 +218,7 @@ def actual(config: Config, source: SourceCatalog | None, catalogs: dict[str, Tar
                                          cat.conninfo_digests.get(name),
                                          subscriber_conninfo(config)),
             tables=tuple(cat.tables.values()),
+            types=tuple(cat.user_types.values()),
             slot=source.slots.get(name) if source is not None else None,
             schema_revision=cat.schema_revision,
             mask_keys=cat.mask_keys,

@@ -23,7 +23,8 @@ from .diagnosis import (
 )
 from .model import Slot, Subscription
 from .names import QualifiedName, subscription_name
-from .plan import plan_target
+from .plan import plan_target, types
+from .plan.diff import TargetDiff
 from .session import Session, Snapshot
 from .state import leftover_sync_slots
 
@@ -208,7 +209,10 @@ def leftover_sync_slot_problems(snap: Snapshot, sub: Subscription | None,
 
 
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
-                  masked: set[QualifiedName], watch: SubscriptionWatch) -> TargetStatus:
+                  masked: set[QualifiedName], watch: SubscriptionWatch,
+                  types_behind: list[str] | None = None) -> TargetStatus:
+    """`types_behind`: what production added to types that this target lacks (a row
+    using it stops apply until setup adds it: the likely cause of an apply failure)."""
     cat = snap.targets[name]
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
@@ -242,7 +246,13 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
         problems.append(f"subscription {sub_name} does not exist; run `repl setup`")
     else:
         failing = apply_failing(sub, slot, watch)
-        if failing and schema:
+        if failing and types_behind:
+            # Not a conflict to skip: skipping would lose the rows that need the type.
+            problems.append(f"subscription {sub_name} is failing ({failing}), most likely on "
+                            f"a row that uses what production added to a type the target "
+                            f"lacks ({'; '.join(types_behind)}); `repl setup` adds it, and "
+                            "PostgreSQL then applies the failed transaction by itself")
+        elif failing and schema:
             problems.append(f"subscription {sub_name} is failing ({failing}): a schema "
                             "change on production stops it, below; `repl skip` would not "
                             "help (the next change fails alike) and is refused")
@@ -297,6 +307,7 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
     deadline = time.monotonic() + watch_budget
     config = session.config
     drift: dict[str, list[str]] = {n: [] for n in session.target_names}
+    types_behind: dict[str, list[str]] = {n: [] for n in session.target_names}
     # The masked tables as the desired state has them; from the config when the config
     # does not validate (a table missing on the source), so that a lost trigger still shows.
     masked = {n: {r for r, t in config.targets[n].tables.items() if t.mask}
@@ -310,10 +321,12 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps
                            if s.kind != "await_slot"]
             masked[name] = {t.relation for t in want.states[name].tables if t.mask_function}
+            types_behind[name] = types.behind(TargetDiff(want.states[name], have[name],
+                                                         frozenset(snap.targets[name].schemas)))
     reports = {
         n: target_status(config, n, snap, drift[n], masked[n],
                          SubscriptionWatch(session, n, subscription_name(config.name, n),
-                                           deadline))
+                                           deadline), types_behind[n])
         for n in session.target_names
     }
     for name, error in session.unreachable.items():
@@ -325,9 +338,10 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
         # An abandoned slot keeps production's WAL without bound: that is unhealthy.
         problems=[str(p) for p in snap.problems
                   if p.severity == "error" or p.kind == "orphan slot retaining WAL"],
-        # Exposure warnings are about the config, not about now: `check` tells them.
+        # Exposure warnings are about the config, not about now: `check` tells them. A
+        # type that differs is drift, which the target's report lists already.
         warnings=[str(p) for p in snap.problems if p.severity == "warning"
-                  and p.kind not in ("orphan slot retaining WAL", "exposure")],
+                  and p.kind not in ("orphan slot retaining WAL", "exposure", "type drift")],
     )
 
 

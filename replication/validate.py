@@ -10,7 +10,7 @@ themselves in probes.py.
 from __future__ import annotations
 
 from .catalog import SourceCatalog, TargetCatalog
-from .columns import column_changes, pending_columns, published_columns
+from .columns import column_changes, pending_columns
 from .config import Config, TableConfig
 from .detection import suggestion
 from .masking import type_problem
@@ -30,11 +30,10 @@ IDENTITY_WAYS_OUT = (
 
 def check_table(target: str, relation: QualifiedName, table: TableConfig,
                 source: SourceTable | None, source_is_superuser: bool,
-                target_types: set[tuple[str, str]],
                 identity: TableIdentity | None = None) -> list[Problem]:
-    """Everything about one configured table that can be decided without the probe.
-    `identity`: what the last setup replicated of this table, which tells a column
-    production renamed or dropped from one that never was."""
+    """Everything about one configured table that can be decided without the probe (its
+    columns' types: user_types.check). `identity`: what the last setup replicated of this
+    table, which tells a column production renamed or dropped from one that never was."""
     if source is None:
         return [Problem("error", where(target, relation),
                         "table does not exist on the source")]
@@ -99,13 +98,6 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
             out.append(Problem("error", where(target, relation, column), problem))
     if MUTATING & table.operations:
         out.extend(identity_problems(target, relation, source))
-    for column in published_columns(table, source):
-        col = source.column(column)
-        if col and col.type_schema != "pg_catalog" and \
-                (col.type_schema, col.type_name) not in target_types:
-            out.append(Problem("error", where(target, relation, column),
-                               f"its type {col.type} does not exist on the target; "
-                               "create it there first"))
     return out
 
 
@@ -167,7 +159,7 @@ def check_config(config: Config, source: SourceCatalog, targets: dict[str, Targe
                 continue
             identity = cat.identity_of(src.oid) if src is not None else None
             problems += check_table(target, relation, table, src, source.info.superuser,
-                                    cat.types, identity)
+                                    identity)
             row_filter = filters.get((target, relation))
             if src is not None and row_filter is not None:
                 problems += check_filter_columns(target, relation, table, src, row_filter)

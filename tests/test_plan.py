@@ -23,6 +23,7 @@ from replication.model import (
     Subscription,
     TargetState,
     TargetTable,
+    UserType,
 )
 from replication.names import QualifiedName
 from replication.plan import plan_target
@@ -69,11 +70,19 @@ def slot(**kw) -> Slot:
 
 
 ROLE = Role("analyst", readable=frozenset({USERS, EVENTS}), schemas=frozenset({"public", "sales"}))
+MOOD = UserType(QualifiedName("public", "mood"), "enum", labels=("sad", "ok", "happy"),
+                spelled="public.mood", source_oid=16390)
+FEELING = replace(MOOD, name=QualifiedName("public", "feeling"), spelled="public.feeling")
+
+
+def events_of(type_name: str) -> TargetTable:
+    return events(columns=(Column("id", "bigint", True), Column("kind", type_name)))
 
 
 def converged() -> tuple[TargetState, TargetState]:
     want = TargetState(
-        "dev", (pub(),), sub(), (users(), events()), schema_revision="0006", mask_keys=KEYS,
+        "dev", (pub(),), sub(), (users(), events()), types=(MOOD,), schema_revision="0006",
+        mask_keys=KEYS,
         masking_version="v1", roles=(ROLE,), managed_roles=frozenset({"analyst"}), owner=OWNER,
         estimated_rows={USERS: 20, EVENTS: 100})
     have = replace(want, subscription=sub(table_states=(RelationSync(USERS, "r"),
@@ -130,6 +139,26 @@ CASES = {
         [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
          ("dev", "sql", "empty table sales.events before its copy"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    # --- types
+    "type missing on the target": (
+        H(types=()), {},
+        [("dev", "sql", "create enum type public.mood")]),
+    "type made on the target with production's structure, not recorded": (
+        H(types=(replace(MOOD, source_oid=None),)), {},
+        [("dev", "sql", "record enum type public.mood, which has production's structure, "
+                        "as production's")]),
+    "enum label added on production": (
+        W(types=(replace(MOOD, labels=("sad", "ok", "ecstatic", "happy")),)), {},
+        [("dev", "sql", "bring enum type public.mood in step with production: "
+                        "add label(s) 'ecstatic'")]),
+    "type renamed on production: renamed, no table copied": (
+        lambda w, h: (replace(w, types=(FEELING,), tables=(users(), events_of("public.feeling"))),
+                      replace(h, tables=(users(), events_of("public.mood")))), {},
+        [("dev", "sql", "rename enum type public.mood to public.feeling, as production did")]),
+    "enum label renamed on production: no step (check refuses it)": (
+        W(types=(replace(MOOD, labels=("blue", "ok", "happy")),)), {}, []),
+    "type of that name not made by repl and different: no step (check refuses it)": (
+        H(types=(replace(MOOD, labels=("sad",), source_oid=None),)), {}, []),
     # --- masking
     "masking library changed": (
         H(masking_version="v0"), {},
@@ -264,7 +293,8 @@ def test_teardown_is_the_plan_against_an_empty_desired_state():
     assert steps(torn_down(away, drop_tables=False, keep_schema=True), away) == [
         ("dev", "sql", "drop subscription repl_dev"),
         ("dev", "sql", "drop the masking trigger of public.users")]
-    # Reader roles are cluster-wide: teardown leaves them as they are.
+    # Reader roles are cluster-wide: teardown leaves them as they are; types too (tables
+    # use them), which TEARDOWN above has no step for.
     assert not any("role" in summary for _, _, summary in dropped)
     # Torn down already: nothing left to do.
     gone = TargetState("dev", (), None, (), roles=have.roles, managed_roles=have.managed_roles)
@@ -278,6 +308,7 @@ def test_new_target_plans_every_object_in_order():
         ("dev", "sql", "create schema sales"),
         ("dev", "migrate", "migrate the repl schema to revision 0006"),
         ("dev", "sql", "record this database as target dev of config repl"),
+        ("dev", "sql", "create enum type public.mood"),
         ("dev", "install_masking", "install the masking functions and the masking key "
                                    "(from the config)"),
         ("dev", "sql", "create table public.users"),
@@ -291,7 +322,7 @@ def test_new_target_plans_every_object_in_order():
     plan = plan_target(want, fresh, {"public"})
     assert [(c.relation, c.reason) for c in plan.copies] == [(USERS, "initial copy"),
                                                             (EVENTS, "initial copy")]
-    install = plan.steps[3]
+    install = plan.steps[4]
     assert install.text() == "-- (statements not shown: they store the masking key)"
     create = plan.steps[-1]
     assert "password=pw" in create.statements[0].as_string(None) and "pw" not in create.text()

@@ -127,3 +127,46 @@ def test_table_sync_slots_are_matched_with_the_subscribers_system_identifier():
     assert not is_sync_slot(f"pg_164001_sync_16384_{ours}", 16400, ours)
     assert not is_sync_slot(f"pg_16400_sync_16384_{ours}_x", 16400, ours)
     assert sync_slot_pattern(16400, ours) == rf"pg\_16400\_sync\_%\_{ours}"
+
+
+def test_types_compare_by_structure_and_say_what_setup_can_change():
+    from dataclasses import replace
+
+    from replication.model import UserType
+    from replication.user_types import as_renamed, compare, respell
+
+    mood = UserType(QualifiedName("public", "mood"), "enum", labels=("a", "c"))
+    # Labels production added go before the target label that follows them, or at the end.
+    added = compare(replace(mood, labels=("a", "b", "c", "d")), mood)
+    assert added.labels == (("b", "c"), ("d", None)) and not added.blocking
+    assert added.words() == ["add label(s) 'b', 'd'"]
+    for labels, shown in (((("c", "a"), "('c', 'a')")), ((("a", "x"), "('a', 'x')")),
+                          ((("a",), "('a')"))):  # reordered, renamed, removed
+        refused = compare(replace(mood, labels=labels), mood)
+        assert not refused.fixes and refused.blocking == (
+            f"labels ('a', 'c') on the target, {shown} on production",)
+    home = UserType(QualifiedName("public", "home"), "composite",
+                    attributes=(("street", "text"), ("zip", "text")))
+    assert compare(replace(home, attributes=(*home.attributes, ("city", "text"))),
+                   home).attributes == (("city", "text"),)
+    swapped = compare(replace(home, attributes=home.attributes[::-1]), home)
+    assert swapped.blocking and not swapped.fixes
+    zip_ = UserType(QualifiedName("public", "zip"), "domain", base="text",
+                    checks=(("digits", "CHECK ((VALUE ~ '^[0-9]+$'::text))"),))
+    changed = compare(replace(zip_, checks=(("digits", "CHECK ((length(VALUE) < 9))"),),
+                              default="'0'::text"), zip_)
+    assert (changed.drop_checks, changed.add_checks, changed.default) == (
+        ("digits",), (("digits", "CHECK ((length(VALUE) < 9))"),), ("'0'::text",))
+    assert compare(replace(zip_, base="character varying"), zip_).blocking
+    assert compare(replace(zip_, kind="enum", base=None, checks=()), zip_).blocking
+    # A renamed type's users read with its new name; a longer name is another type.
+    names = {"public.mood": "kinds.feeling"}
+    assert respell("public.mood[]", names) == "kinds.feeling[]"
+    assert respell("public.mood COLLATE pg_catalog.\"C\"", names) == \
+        'kinds.feeling COLLATE pg_catalog."C"'
+    assert respell("public.mood2", names) == "public.mood2"
+    moods = UserType(QualifiedName("public", "moods"), "domain", base="public.mood[]",
+                     default="'{a}'::public.mood[]",
+                     checks=(("one", "CHECK ((VALUE <> '{}'::public.mood2[]))"),))
+    assert as_renamed(moods, names) == replace(moods, base="kinds.feeling[]",
+                                               default="'{a}'::kinds.feeling[]")

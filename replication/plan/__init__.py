@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
-from . import masking, publications, renames, roles, schema, slot, subscription, tables
+from . import masking, publications, renames, roles, schema, slot, subscription, tables, types
 from .diff import Copy, TargetDiff
 from .steps import SOURCE, Plan, Step, merge
 
@@ -25,10 +25,11 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
     moved = renames.find(want, have)  # the rest diffs the target as renamed
     d = TargetDiff(want, renames.applied(have, want, moved), frozenset(target_schemas), resync)
     steps = [
-        # 1. Target: what the rest stands on, the names production gave tables and
-        #    columns since; a subscription that can never stream goes.
+        # 1. Target: what the rest stands on (schemas, repl's own, the types of the
+        #    replicated columns), the names production gave tables and columns since; a
+        #    subscription that can never stream goes.
         *tables.create_schemas(d), *schema.migrate(d), *schema.record_owner(d),
-        *renames.steps(d, moved), *subscription.drop(d),
+        *types.converge(d), *renames.steps(d, moved), *subscription.drop(d),
         *masking.install(d), *masking.hold_back(d), *subscription.enable(d), *tables.create(d),
         *tables.keep_released(d),
         # 2. Source, then target: tables to copy again or no longer wanted leave their

@@ -8,11 +8,12 @@ for it goes, but the target's tables (unless `drop_tables`) and its reader roles
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
-from ..model import PublishedTable, Subscription, TargetState
+from ..model import PublishedTable, Subscription, TargetState, TargetTable
 from ..names import QualifiedName
+from ..user_types import renames, respell
 from .tables import shape_differences
 
 
@@ -67,6 +68,22 @@ class TargetDiff:
         return self.existing is not None and self.sub is not None and not self.broken
 
     @cached_property
+    def type_renames(self) -> dict[str, str]:
+        """Types production renamed that the target has under the old name: their
+        spelling now, and once renamed (plan/types.py renames them before any table)."""
+        return renames(self.want.types, self.have.types) if self.sub is not None else {}
+
+    def current(self, rel: QualifiedName) -> TargetTable | None:
+        """The target table as it reads once its types are renamed like production's: a
+        renamed type is no reason to copy a table again."""
+        table = self.have.table(rel)
+        if table is None or not self.type_renames:
+            return table
+        return replace(table, columns=tuple(
+            replace(c, type=respell(c.type, self.type_renames) or c.type)
+            for c in table.columns))
+
+    @cached_property
     def copies(self) -> dict[QualifiedName, str]:
         """The tables to (re)copy, in the config's order, with the reason."""
         found: dict[QualifiedName, str] = {}
@@ -77,7 +94,7 @@ class TargetDiff:
 
     def _copy_reason(self, rel: QualifiedName) -> str | None:
         want, have = self.want, self.have
-        table, current = want.table(rel), have.table(rel)
+        table, current = want.table(rel), self.current(rel)
         wanted, found = want.publication_of(rel), have.publication_of(rel)
         assert table is not None and wanted is not None
         keys = (want.mask_keys or ())[:2] != (have.mask_keys or ())[:2]

@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def create_schemas(d: TargetDiff) -> list[Step]:
+    """The schemas of the target's tables, and of the types they use."""
+    wanted = {t.relation.schema for t in d.want.tables} | {t.name.schema for t in d.want.types}
     return [Step(d.target, f"create schema {schema}",
                  (sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)),))
-            for schema in sorted({t.relation.schema for t in d.want.tables} - d.schemas)]
+            for schema in sorted(wanted - d.schemas)]
 
 
 def create(d: TargetDiff) -> list[Step]:
@@ -29,7 +31,7 @@ def create(d: TargetDiff) -> list[Step]:
 
 def empty(d: TargetDiff, rel: QualifiedName) -> list[Step]:
     """A table about to be copied again loses its rows first, and takes its new shape."""
-    table, current = d.want.table(rel), d.have.table(rel)
+    table, current = d.want.table(rel), d.current(rel)
     if current is None or table is None:
         return []
     return [Step(d.target, f"empty table {rel} before its copy", (

@@ -7,7 +7,8 @@ SELECT a.attrelid::int8 AS oid,
        a.attgenerated::text AS generated,
        tn.nspname AS type_schema,
        t.typname AS type_name,
-       t.typcategory::text AS type_category
+       t.typcategory::text AS type_category,
+       a.atttypid::int8 AS type_oid
   FROM pg_catalog.pg_attribute AS a
   JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_namespace AS tn ON tn.oid = t.typnamespace
