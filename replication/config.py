@@ -252,9 +252,30 @@ class TargetConfig(_Section):
     disable_on_error: bool = False
 
 
+def _table_list(value: Any) -> tuple[QualifiedName, ...]:
+    """A list of distinct table names, as `schema.table`."""
+    if not isinstance(value, list | tuple):
+        _fail(((), f"expected a list of table names, got {kind_of(value)}"))
+    problems: list[PathProblem] = []
+    found: list[QualifiedName] = []
+    for i, item in enumerate(value):
+        try:
+            name = _table_key(item)
+        except PydanticCustomError as exc:
+            problems += [((i, *loc), m) for loc, m in exc.context["problems"]]
+            continue
+        if name in found:
+            problems.append(((i,), f"table {name} is listed twice"))
+        found.append(name)
+    return tuple(found) if not problems else _fail(*problems)
+
+
 class SourceConfig(_Section):
     dsn: NonEmpty
     subscriber_dsn: OptionalText = None
+    # Production tables that stay there: acknowledged, so that `check --strict` does not
+    # count them among the tables no target mentions.
+    exclude: Annotated[tuple[QualifiedName, ...], Before(_table_list)] = ()
 
 
 class MaskingConfig(_Section):
@@ -270,6 +291,14 @@ class Config(_Section):
     masking: MaskingConfig = MaskingConfig()
     targets: Annotated[dict[Annotated[str, After(_target_name)], TargetConfig],
                        _at_least_one("target")]
+
+    def model_post_init(self, _context: Any) -> None:
+        configured = {rel: name for name, t in self.targets.items() for rel in t.tables}
+        problems = [(("source", "exclude", i), f"table {rel} is configured for target "
+                                                f"{configured[rel]}; exclude it or replicate it")
+                    for i, rel in enumerate(self.source.exclude) if rel in configured]
+        if problems:
+            _fail(*problems)
 
     def secrets(self) -> list[str]:
         """Every password in a DSN, and the masking secret: what output must never show."""

@@ -99,6 +99,17 @@ class Draft:
     sampled: int
     not_sampled: dict[str, int]  # why -> tables
 
+    @property
+    def kept_in_production(self) -> dict[QualifiedName, str]:
+        """Tables no target gets, with why: written to source.exclude, acknowledged (an
+        unlogged table is not among them: PostgreSQL cannot publish it anyway)."""
+        everywhere: dict[QualifiedName, list[str]] = {}
+        for target in self.targets:
+            for relation, why in target.left_out:
+                everywhere.setdefault(relation, []).append(why)
+        return {rel: whys[0] for rel, whys in everywhere.items()
+                if len(whys) == len(self.targets) and not whys[0].startswith("unlogged")}
+
 
 def insert_only_reason(facts: TableFacts) -> str | None:
     """Why UPDATE and DELETE of the table cannot be published as it stands, or None."""
@@ -214,6 +225,9 @@ def read_back(text: str, plan: Draft) -> Config:
     except ConfigError as exc:
         raise ReplError("repl init made a file it cannot read back, so it wrote nothing: "
                         + "; ".join(exc.problems)) from None
+    if set(config.source.exclude) != set(plan.kept_in_production):
+        raise ReplError("repl init made a file whose source.exclude reads back differently, "
+                        "so it wrote nothing")
     if config.name != plan.name:
         raise ReplError("repl init made a file whose name reads back differently, so it "
                         "wrote nothing")

@@ -262,9 +262,10 @@ class Session:
         production since the config was written): `check --strict` fails on them."""
         assert self.source is not None
         mentioned = {rel for t in self.config.targets.values() for rel in t.tables}
+        mentioned |= set(self.config.source.exclude)
         return [Problem("warning", "source", f"table {rel} is in no target of the config; "
-                                             "add it to a target or leave it in production "
-                                             "knowingly", kind="unmentioned")
+                                             "add it to a target, or to source.exclude to "
+                                             "keep it in production", kind="unmentioned")
                 for r in self.source.query("catalog/all_tables")
                 if (rel := QualifiedName(r["schema"], r["name"])) not in mentioned]
 

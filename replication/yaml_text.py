@@ -141,6 +141,13 @@ def render(draft: Draft, source_variable: str, kinds: dict[str, str]) -> str:
         "source:",
         "  # A placeholder, not the DSN given to repl init: no password is written to a file.",
         f"  dsn: ${{{source_variable}}}",
+    ]
+    if kept := draft.kept_in_production:
+        lines += [with_comment("  exclude:", "tables that stay in production")]
+        for relation, why in kept.items():
+            lines += comment_block(why[0].upper() + why[1:] + ".", 4)
+            lines.append(f"    - {scalar(str(relation))}")
+    lines += [
         "",
         "# masking:",
         "#   secret: ${REPL_MASK_SECRET}   # the same masked values in every target; without",

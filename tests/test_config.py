@@ -677,3 +677,23 @@ def test_load_config_unreadable(tmp_path, make, words):
         load_config(path, {})
     [message] = info.value.problems
     assert message.startswith(str(path)) and words in message
+
+
+def test_source_exclude_lists_tables_that_stay_in_production():
+    config = parse_config("""
+version: 1
+source: {dsn: x, exclude: [public.audit, '"Odd.Schema".t']}
+targets: {dev: {dsn: y, tables: {public.t: {columns: all}}}}""", {})
+    assert config.source.exclude == (QualifiedName("public", "audit"),
+                                     QualifiedName("Odd.Schema", "t"))
+    for exclude, message in (
+            ("[public.t]", "source.exclude[0]: table public.t is configured for target dev; "
+                           "exclude it or replicate it"),
+            ("[public.a, public.a]", "source.exclude[1]: table public.a is listed twice"),
+            ("public.a", "source.exclude: expected a list of table names, got a string")):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(f"""
+version: 1
+source: {{dsn: x, exclude: {exclude}}}
+targets: {{dev: {{dsn: y, tables: {{public.t: {{columns: all}}}}}}}}""", {})
+        assert caught.value.problems == [message]

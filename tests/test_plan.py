@@ -326,3 +326,63 @@ def test_new_target_plans_every_object_in_order():
     assert install.text() == "-- (statements not shown: they store the masking key)"
     create = plan.steps[-1]
     assert "password=pw" in create.statements[0].as_string(None) and "pw" not in create.text()
+
+
+def numbered(table: TargetTable, oid: int) -> TargetTable:
+    """The table with production's identity: its source OID, each column's attnum."""
+    return replace(table, source_oid=oid, columns=tuple(
+        replace(c, attnum=i) for i, c in enumerate(table.columns, 1)))
+
+
+def test_renames_on_production_are_followed_without_a_copy():
+    want, have = converged()
+    plain = replace(users(), mask_function=None, mask_trigger=None, masks=())
+    have = replace(have, tables=(numbered(plain, 16401), numbered(events(), 16402)))
+    # Column email renamed to mail (attnum 2), table sales.events moved to app.events.
+    moved = QualifiedName("app", "events")
+    renamed_users = numbered(replace(plain, columns=(
+        Column("id", "integer", True), Column("mail", "text"))), 16401)
+    want = replace(want, tables=(renamed_users, replace(numbered(events(), 16402),
+                                                        relation=moved)),
+                   publications=(pub(entries=(PublishedTable(USERS, ("id", "mail"), None),
+                                              PublishedTable(moved, ("id", "kind"),
+                                                             "(kind <> 'debug'::text)"))),),
+                   mask_keys=None, masking_version=None)
+    have = replace(have, publications=want.publications, mask_keys=None, masking_version=None,
+                   subscription=sub(table_states=(RelationSync(USERS, "r"),
+                                                  RelationSync(EVENTS, "r"))))
+    plan = plan_target(want, have, {"public", "sales", "app"})
+    assert [(s.database, s.kind, s.summary) for s in plan.steps] == [
+        ("dev", "follow_rename", "rename, as production did, column email to mail of "
+                                 "public.users (no copy)"),
+        ("dev", "follow_rename", "rename, as production did, table sales.events to "
+                                 "app.events (no copy)"),
+    ]
+    assert plan.copies == []
+    assert [s.as_string(None) for s in plan.steps[0].statements] == [
+        'ALTER TABLE "public"."users" RENAME COLUMN "email" TO "mail"']
+    assert [s.as_string(None) for s in plan.steps[1].statements] == [
+        'ALTER TABLE "sales"."events" SET SCHEMA "app"']
+
+
+def test_a_column_left_out_of_the_config_is_released_without_a_copy():
+    want, have = converged()
+    plain = replace(users(), mask_function=None, mask_trigger=None, masks=())
+    have = replace(have, tables=(replace(plain, columns=(
+        Column("id", "integer", True), Column("email", "text", True))), events()))
+    narrow = replace(plain, columns=(Column("id", "integer", True),))
+    entries = (PublishedTable(USERS, ("id",), None),
+               PublishedTable(EVENTS, ("id", "kind"), "(kind <> 'debug'::text)"))
+    want = replace(want, tables=(narrow, events()), publications=(pub(entries=entries),))
+    assert steps(want, have) == [
+        ("dev", "sql", "keep email of public.users, no longer replicated, nullable"),
+        ("source", "sql", "release email of public.users from publication repl_dev_iudt "
+                          "(no copy)")]
+    assert steps(replace(want, drop_columns=True), have)[2:] == [
+        ("source", "await_slot", "wait until repl_dev has applied the changes sent with "
+                                 "those columns"),
+        ("dev", "sql", "drop email of public.users, no longer replicated")]
+    # Released, the target keeps the column: nothing more to do.
+    released = replace(have, publications=(pub(entries=entries),), tables=(replace(
+        plain, columns=(Column("id", "integer", True), Column("email", "text"))), events()))
+    assert steps(want, released) == []

@@ -170,6 +170,10 @@ def test_new_columns_and_tables_wait_for_a_person(env_any, repl):
     out = repl("setup", "--accept-new-columns", "--wait", "--timeout", "120", config=cfg).stdout
     assert "copy" in out
     same_rows(env, "SELECT id, n, a, b, secret FROM public.t ORDER BY id")
+    # The new table acknowledged as production's own: check --strict passes.
+    kept = env.write_config(cfg.read_text().replace(
+        "source: {dsn: ", "source: {exclude: [public.audit], dsn: "), "kept.yaml")
+    assert "public.audit" not in repl("check", "--strict", config=kept).stdout
 
 
 def test_dropped_columns_and_tables(env_any, repl):
