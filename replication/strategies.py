@@ -1,8 +1,6 @@
-"""The masking strategies of SPEC section 4, one record each: the registry that config
-validation, the type checks, the target column types, the trigger builder, verify and the
-docs table all read.
-
-A strategy is its name, its parameters (a pydantic model, the key a scalar shorthand
+"""The masking strategies of SPEC section 4, one record each, read by config validation,
+the type checks, the target column types, the trigger builder, verify and the docs. A
+strategy is its name, its parameters (a pydantic model, the key a scalar shorthand
 sets, an example for error messages), the source columns it accepts (a function that
 says why not, or None), the type the masked column gets on the target, whether two
 distinct inputs can ever give one output (a unique index over the column then stays

@@ -1,0 +1,7 @@
+"""`python -m replication.cli`: the same as `repl`."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
