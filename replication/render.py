@@ -130,11 +130,11 @@ def skipped(con: Console, done: Skipped, target: str) -> None:
 
 
 def plan(con: Console, p: Plan) -> None:
+    for note in p.notes:  # pending columns, also when there is nothing to do
+        con.print(f"note: {note}")
     if p.empty:
         con.print("Nothing to do: the databases match the config.")
         return
-    for note in p.notes:
-        con.print(f"note: {note}")
     current = None
     for number, step in enumerate(p.steps, 1):
         if step.database != current:

@@ -41,11 +41,10 @@ class ConsoleReport:
         render.problems(self.console, found)
 
     def planned(self, plan: Plan) -> None:
-        if plan.empty:
-            self.console.print("Nothing to do: the databases match the config.")
-            return
         for note in plan.notes:
             self.console.print(f"note: {note}")
+        if plan.empty:
+            self.console.print("Nothing to do: the databases match the config.")
 
     def step(self, number: int, total: int, step: Step) -> None:
         self.console.print(f"[{number}/{total}] {step.database}: {step.summary}")

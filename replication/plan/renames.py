@@ -83,12 +83,18 @@ def applied(have: TargetState, want: TargetState, renames: list[Rename]) -> Targ
                                      for c in table.columns),
                        mask_function=desired.mask_function if r.remask else table.mask_function)
 
+    def name(rel: QualifiedName) -> QualifiedName:
+        return by_old[rel].new if rel in by_old else rel
+
     sub = have.subscription
     if sub is not None:
-        states = tuple(replace(s, relation=by_old[s.relation].new) if s.relation in by_old
-                       else s for s in sub.table_states)
-        sub = replace(sub, table_states=states)
-    return replace(have, tables=tuple(renamed(t) for t in have.tables), subscription=sub)
+        sub = replace(sub, table_states=tuple(replace(s, relation=name(s.relation))
+                                              for s in sub.table_states))
+    # Grants belong to the table, not its name: a reader keeps SELECT through a rename.
+    roles = tuple(replace(r, readable=frozenset(map(name, r.readable)),
+                          writable=frozenset(map(name, r.writable))) for r in have.roles)
+    return replace(have, tables=tuple(renamed(t) for t in have.tables), subscription=sub,
+                   roles=roles)
 
 
 def steps(d: TargetDiff, renames: list[Rename]) -> list[Step]:
