@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## start a local PostgreSQL with sample data and replicate it
 	$(BIN)/repl demo
 
+# Tests mostly wait for servers and replication workers: several run at once, each
+# worker with clusters of its own (pytest-xdist).
+TEST_WORKERS ?= 4
+
 test: $(STAMP)  ## the whole suite, against real PostgreSQL servers
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check replication tests bench

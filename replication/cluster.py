@@ -189,6 +189,7 @@ class LocalCluster:
         self.installation = _usable_by(installation, self.user)
         self.datadir = Path(datadir)
         self.port = port or free_port()
+        self.chosen_port = port is None  # ours to change when another process took it
         self.logfile = self.datadir.parent / f"{self.datadir.name}.log"
         self.password: str | None = None  # the superuser's, once init() set one
 
@@ -256,11 +257,24 @@ class LocalCluster:
     def start(self, timeout: float = 60) -> None:
         self.logfile.touch()
         self._own(self.logfile)
-        self._run(
-            self.installation.tool("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
-            "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)), "start",
-            timeout=timeout + 10,
-        )
+        for attempt in range(3):
+            logged = self.logfile.stat().st_size
+            try:
+                self._run(
+                    self.installation.tool("pg_ctl"), "-D", str(self.datadir), "-l",
+                    str(self.logfile), "-o", f"-p {self.port}", "-w", "-t", str(int(timeout)),
+                    "start", timeout=timeout + 10,
+                )
+                return
+            except ReplError:
+                # The free port found at init may have been taken since (another process
+                # looking for one at the same time): take another, if ours was not asked for.
+                with open(self.logfile, errors="replace") as log:
+                    log.seek(logged)
+                    taken = "Address already in use" in log.read()
+                if attempt == 2 or not taken or not self.chosen_port:
+                    raise
+                self.port = free_port()
 
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():

@@ -75,7 +75,7 @@ def test_odd_names_with_masks_filters_and_roles(env_any, repl):
     strict = repl("check", "--strict", config=cfg, expect=1).stdout
     assert [line for line in strict.splitlines() if line.startswith("error")] == [
         "error: source: table public.victim is in no target of the config; add it to a "
-        "target or leave it in production knowingly"]
+        "target, or to source.exclude to keep it in production"]
     repl("setup", "--wait", "--timeout", "120", config=cfg)
     with env.target("dev") as tgt:
         got = rows(tgt, sql.SQL("SELECT {}, {}, {}, {} FROM {} ORDER BY 1").format(

@@ -347,7 +347,9 @@ def test_renames_on_production_are_followed_without_a_copy():
                    publications=(pub(entries=(PublishedTable(USERS, ("id", "mail"), None),
                                               PublishedTable(moved, ("id", "kind"),
                                                              "(kind <> 'debug'::text)"))),),
-                   mask_keys=None, masking_version=None)
+                   mask_keys=None, masking_version=None,
+                   roles=(replace(ROLE, readable=frozenset({USERS, moved}),
+                                  schemas=frozenset({"public", "app"})),))
     have = replace(have, publications=want.publications, mask_keys=None, masking_version=None,
                    subscription=sub(table_states=(RelationSync(USERS, "r"),
                                                   RelationSync(EVENTS, "r"))))
@@ -357,7 +359,11 @@ def test_renames_on_production_are_followed_without_a_copy():
                                  "public.users (no copy)"),
         ("dev", "follow_rename", "rename, as production did, table sales.events to "
                                  "app.events (no copy)"),
+        # SELECT follows the table; its new schema needs USAGE (and no re-grant of SELECT).
+        ("dev", "sql", "reader role analyst"),
     ]
+    assert [s.as_string(None) for s in plan.steps[2].statements] == [
+        'GRANT USAGE ON SCHEMA "app" TO "analyst"']
     assert plan.copies == []
     assert [s.as_string(None) for s in plan.steps[0].statements] == [
         'ALTER TABLE "public"."users" RENAME COLUMN "email" TO "mail"']
