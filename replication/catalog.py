@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import records, slots
+from . import guard, records, slots, table_catalog
 from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
@@ -32,6 +32,7 @@ from .model import (
     TargetTable,
 )
 from .names import QualifiedName, operations_of
+from .table_model import GeneratedColumn, Index
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,17 @@ def source_tables(db: Database, relations: Iterable[QualifiedName]
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
+    definitions = table_catalog.definitions(db, oids)
     columns: dict[int, list[SourceColumn]] = defaultdict(list)
     for c in db.query("catalog/columns", {"oids": oids}):
         columns[c["oid"]].append(SourceColumn(
             attnum=c["attnum"], name=c["name"], type=c["type"], not_null=c["not_null"],
             generated=bool(c["generated"]), type_schema=c["type_schema"],
             type_name=c["type_name"], type_category=c["type_category"],
+            definition=definitions.get((c["oid"], c["name"])),
         ))
+    indexes = table_catalog.source_indexes(db, oids)
+    sequences = table_catalog.sequences(db, oids, definitions)
     identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in db.query("catalog/replica_identity", {"oids": oids}):
         identities[r["root"]].append(r)
@@ -116,6 +121,8 @@ def source_tables(db: Database, relations: Iterable[QualifiedName]
             columns=tuple(columns[r["oid"]]),
             identity=_identity(r["replica_identity"], own),
             partition_identities=leaves,
+            indexes=indexes.get(r["oid"], ()),
+            sequences=sequences.get(r["oid"], ()),
         )
     return tables
 
@@ -153,9 +160,27 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
+    definitions = table_catalog.definitions(db, oids)
+    all_columns = db.query("catalog/columns", {"oids": oids})
+    names = {(c["oid"], c["attnum"]): c["name"] for c in all_columns}
     columns: dict[int, list[Column]] = defaultdict(list)
-    for c in db.query("catalog/columns", {"oids": oids}):
-        columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
+    generated: dict[int, list[GeneratedColumn]] = defaultdict(list)
+    for c in all_columns:
+        if not c["generated"]:
+            columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
+            continue
+        found = definitions[(c["oid"], c["name"])]
+        generated[c["oid"]].append(GeneratedColumn(
+            c["name"], c["type"], table_catalog.generation_recorded(found.comment),
+            found.generated, tuple(names[(c["oid"], n)] for n in found.attnums)))
+    defaults: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for (oid, name), found in definitions.items():
+        if not found.generated and found.expression is not None:
+            defaults[oid].append((name, found.expression))
+    sequences = table_catalog.sequences(db, oids, definitions)
+    indexes = table_catalog.repl_indexes(db, oids)
+    guards = {t["oid"]: t["enabled"] for t in db.query(
+        "catalog/mask_triggers", {"oids": oids, "trigger": guard.TRIGGER_NAME})}
     # The target's primary key, whatever its replica identity setting: it is what
     # repl creates, and what apply uses to find rows.
     keys = {r["oid"]: (r["name"], tuple(r["columns"]))
@@ -167,11 +192,17 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
         rel = QualifiedName(r["schema"], r["name"])
         key = keys.get(r["oid"])
         trigger = triggers.get(r["oid"])
+        oid = r["oid"]
         result[rel] = TargetTable(
-            rel, tuple(columns[r["oid"]]), key[1] if key else None, key[0] if key else None,
+            rel, tuple(columns[oid]), key[1] if key else None, key[0] if key else None,
             mask_function=trigger["body"] if trigger else None,
-            mask_trigger=trigger["enabled"] if trigger else None)
+            mask_trigger=trigger["enabled"] if trigger else None,
+            indexes=tuple(Index(name) for name in indexes.get(oid, ())),
+            generated=tuple(generated[oid]),
+            defaults=tuple(defaults[oid]), sequences=sequences.get(oid, ()),
+            read_only=guards.get(oid))
     return result
+
 
 
 def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
@@ -276,6 +307,7 @@ class TargetCatalog:
     # Production's identity of what is replicated, as the last setup recorded it.
     identities: dict[QualifiedName, TableIdentity] = field(default_factory=dict)
     type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
+    guard_function: str | None = None  # body of repl.read_only_guard(), if installed
 
 
 def existing_types(db: Database, types: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -319,6 +351,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         roles=roles(db, set(role_names) | managed, relations),
         managed_roles=managed,
         owner=records.owner(db, revision),
+        guard_function=guard.installed_body(db, revision),
         types=existing_types(db, types),
         workers=apply_workers(db, prefix),
         row_filters=records.row_filters(db, revision),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .config import MaskSpec
 from .names import QualifiedName
+from .table_model import Definition, GeneratedColumn, Index, Sequence, SourceIndex
 
 # --- source side -------------------------------------------------------------------------
 
@@ -25,6 +26,7 @@ class SourceColumn:
     type_schema: str
     type_name: str
     type_category: str
+    definition: Definition | None = None  # its default, generation or identity, if any
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class SourceTable:
     identity: ReplicaIdentity
     # For a partitioned table: each leaf partition's identity, by partition name.
     partition_identities: tuple[tuple[str, ReplicaIdentity], ...] = ()
+    indexes: tuple[SourceIndex, ...] = ()
+    sequences: tuple[Sequence, ...] = ()  # owned by its serial and identity columns
 
     @property
     def partitioned(self) -> bool:
@@ -70,6 +74,9 @@ class SourceTable:
 
     def column(self, name: str) -> SourceColumn | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    def names(self, attnums: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.attnum in attnums)
 
 
 # --- publications and subscriptions -------------------------------------------------------
@@ -221,6 +228,13 @@ class TargetTable:
     mask_sql: tuple[str, ...] = field(default=(), compare=False)
     # desired only: the masked columns and their strategies, by column name
     masks: tuple[tuple[str, MaskSpec], ...] = field(default=(), compare=False)
+    # What the table gets of production's definition (SPEC section 7): none of it is
+    # copied data, so none of it makes the table copied again.
+    indexes: tuple[Index, ...] = ()  # actual: repl's only
+    generated: tuple[GeneratedColumn, ...] = ()
+    defaults: tuple[tuple[str, str], ...] = ()  # (column, expression)
+    sequences: tuple[Sequence, ...] = ()
+    read_only: str | None = None  # the read-only guard's tgenabled ("O"); None: none
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -289,6 +303,8 @@ class TargetState:
     owner: Owner | None = None  # recorded in repl.owner
     # actual: table-sync slots the subscription's copies left behind on the source
     sync_slots: tuple[str, ...] = ()
+    guard_function: str | None = None  # body of repl's read-only guard, when wanted
+    read_only: bool = True  # desired: the config's; a false one keeps sequences ahead
     # desired: tables no longer wanted are dropped, not kept with their data (teardown)
     drop_tables: bool = False
     estimated_rows: dict[QualifiedName, int | None] = field(
