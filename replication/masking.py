@@ -24,6 +24,12 @@ TRIGGER_NAME = "repl_mask"
 TEXT_RESULT = {"hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits",
                "partial", "redact"}
 KEYED = {"hash", "email", "fake_name", "fake_first_name", "fake_last_name", "digits", "noise"}
+# Strategies that never map two values to one (a keyed PRF of 256 bits; an address unique
+# per input): a unique index over such a column stays unique on the target. Every other
+# strategy can collide (a name list, a fill, a constant, a truncation, noise, NULL, any
+# `sql`), so production's unique index over it is built as a plain one.
+# The masking strategy registry is to carry this as each strategy's `injective` flag.
+INJECTIVE = frozenset({"email", "hash"})
 DATE_TYPES = {"date", "timestamp", "timestamptz"}
 NUMBER_TYPES = {"int2", "int4", "int8", "numeric", "float4", "float8"}
 INTEGER_TYPES = {"int2", "int4", "int8"}
