@@ -183,9 +183,10 @@ def _setup(session: Session, resync: frozenset[QualifiedName], wait: bool,
            timeout: float | None) -> None:
     """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
     snap = workflow.validated(session)
-    workflow.setup(session, workflow.ConsoleReport(out), resync, snap)
+    report = workflow.ConsoleReport(out)
+    workflow.setup(session, report, resync, snap)
     if wait:
-        workflow.wait(session, snap, out, timeout)
+        workflow.wait(session, snap, out, timeout, report)
         out.print("Every table is ready.")
 
 
