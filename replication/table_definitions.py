@@ -148,8 +148,9 @@ def _indexes(relation: QualifiedName, table: TableConfig, source: SourceTable,
             notes.append(f"production's unique index {index.name} is built as a plain index "
                          f"on the target: {why}")
             unique = False
-        out.append(Index(index_name(relation, unique, index.definition, index.name),
-                         index.definition, unique, index.name))
+        name = index_name(relation, unique, index.definition, index.name)
+        if all(i.name != name for i in out):  # else production has it twice: built once
+            out.append(Index(name, index.definition, unique, index.name))
     return out
 
 
