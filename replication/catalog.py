@@ -160,7 +160,7 @@ def target_tables(db: Database, relations: Iterable[QualifiedName]
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
-    definitions = table_catalog.definitions(db, oids)
+    definitions = table_catalog.definitions(db, oids, generation=False)
     all_columns = db.query("catalog/columns", {"oids": oids})
     names = {(c["oid"], c["attnum"]): c["name"] for c in all_columns}
     columns: dict[int, list[Column]] = defaultdict(list)

@@ -28,8 +28,11 @@ def generation_recorded(comment: str | None) -> str | None:
     return comment[len(GENERATED_MARKER):]
 
 
-def definitions(db: Database, oids: list[int]) -> dict[tuple[int, str], Definition]:
-    """Per (table OID, column name): the column's default, generation or identity."""
+def definitions(db: Database, oids: list[int], generation: bool = True
+                ) -> dict[tuple[int, str], Definition]:
+    """Per (table OID, column name): the column's default, generation or identity.
+    Without `generation` (a target, whose generated columns repl knows by their comment),
+    no table is locked to deparse a generation expression, which is then None."""
     return {(r["oid"], r["name"]): Definition(
         column=r["name"], expression=r["expression"],
         generated=r["generated"], identity=r["identity"],
@@ -37,7 +40,8 @@ def definitions(db: Database, oids: list[int]) -> dict[tuple[int, str], Definiti
         sequences=tuple(QualifiedName(s, n) for s, n in r["sequences"]),
         requires=tuple(r["requires"]), types=tuple((s, n) for s, n in r["types"]),
         comment=r["comment"])
-        for r in db.query("catalog/column_definitions", {"oids": oids})}
+        for r in db.query("catalog/column_definitions",
+                          {"oids": oids, "generation": generation})}
 
 
 def sequences(db: Database, oids: list[int], defs: dict[tuple[int, str], Definition]

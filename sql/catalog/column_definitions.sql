@@ -1,5 +1,6 @@
 -- Per column of the given tables, what its definition holds beyond its type: its
--- default or generation expression (pg_get_expr, schema-qualified outside pg_catalog),
+-- default or generation expression (pg_get_expr, schema-qualified outside pg_catalog;
+-- a generation expression only when the generation parameter asks: on the source),
 -- whether it is generated ('s' stored, 'v' virtual) or an identity column ('a'
 -- always, 'd' by default), and what the expression depends on:
 --   attnums    the other columns of the table it reads (generated columns only);
@@ -12,7 +13,12 @@ SELECT a.attrelid::int8 AS oid,
        a.attname AS name,
        a.attidentity::text AS identity,
        a.attgenerated::text AS generated,
-       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS expression,
+       -- A default has no column reference: deparsed without the table (pg_get_expr with
+       -- a table locks it, and a target table someone keeps locked must not hang repl).
+       -- A generation expression needs the table: read only when asked.
+       CASE WHEN a.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, 0)
+            WHEN %(generation)s THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
+       END AS expression,
        ARRAY(SELECT DISTINCT d.refobjsubid::int
                FROM pg_catalog.pg_depend AS d
               WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
