@@ -3,6 +3,8 @@ files that replicate it.
 
 users: N rows with personal columns (name, email, phone) and ~300 bytes of text (bio);
 events: 2N rows without personal data. Values are deterministic functions of the id.
+Production's secondary indexes (INDEXES, built after the load) are what repl mirrors on
+the targets once their copies are done.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ CREATE TABLE public.events (
 );
 """
 
+# Two per table, as a production schema has them; the unique one over users.email stays
+# unique on the masked target (masked by `email`, which keeps values distinct).
+INDEXES = """
+CREATE UNIQUE INDEX users_email_key ON public.users (email);
+CREATE INDEX users_country_created ON public.users (country, created_at);
+CREATE INDEX events_user_id ON public.events (user_id);
+CREATE INDEX events_kind_created ON public.events (kind, created_at);
+"""
+INDEX_COUNT = 4
+
 FIRST = ["Anna", "Ben", "Carla", "David", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas",
          "Kwame", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Yuki"]
 LAST = ["Smith", "Garcia", "Nguyen", "Muller", "Rossi", "Kowalski", "Okafor", "Tanaka",
@@ -72,8 +84,9 @@ def _array(values: list[str]) -> sql.Composable:
     return sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(sql.Literal(v) for v in values))
 
 
-def generate(dsn: str, rows: int, log=print) -> float:
-    """Create and fill users (rows) and events (2 * rows); return the seconds it took."""
+def generate(dsn: str, rows: int, log=print, indexes: bool = True) -> float:
+    """Create and fill users (rows) and events (2 * rows), then build production's
+    secondary indexes unless `indexes` is false; return the seconds it took."""
     started = time.perf_counter()
     with connect(dsn) as conn:
         conn.execute(SCHEMA)
@@ -92,12 +105,15 @@ def generate(dsn: str, rows: int, log=print) -> float:
                 lo=sql.Literal(lo), hi=sql.Literal(hi), users=sql.Literal(rows), kinds=kinds))
         conn.execute(sql.SQL("SELECT setval(pg_get_serial_sequence('public.events', 'id'), {})")
                      .format(sql.Literal(events)))
+        if indexes:
+            conn.execute(INDEXES)
         conn.execute("VACUUM (ANALYZE, FREEZE) public.users, public.events")
         conn.execute("CHECKPOINT")
         size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('public.users')"
                             " + pg_total_relation_size('public.events'))").fetchone()[0]
     seconds = time.perf_counter() - started
-    log(f"  generated {rows:,} users + {2 * rows:,} events ({size}) in {seconds:.1f} s")
+    log(f"  generated {rows:,} users + {2 * rows:,} events ({size}; "
+        f"{INDEX_COUNT if indexes else 0} secondary indexes) in {seconds:.1f} s")
     return seconds
 
 

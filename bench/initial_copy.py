@@ -1,9 +1,10 @@
 """Figure 1: the initial copy through repl (`repl setup TARGET --wait`), masked and not.
 
 Two figures per copy: the wall time of `repl setup --wait` (what a user waits for:
-validation, DDL, worker start and the copies), and per table the copy itself, from the
-table sync worker taking the table (state d, datasync) to the copy being done (f, s or
-r), as seen by polling pg_subscription_rel on the target every 20 ms.
+validation, DDL, worker start, the copies, then production's indexes built on the
+target), and per table the copy itself, from the table sync worker taking the table
+(state d, datasync) to the copy being done (f, s or r), as seen by polling
+pg_subscription_rel on the target every 20 ms. The indexes repl built are counted.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def copy_target(servers: Servers, workdir: Path, source_dsn: str, name: str,
                 sql.Identifier(*table.split(".")))).fetchone()[0]
             if got != rows[table]:
                 raise RuntimeError(f"{name}: {table} has {got} rows, expected {rows[table]}")
+        built = conn.execute("SELECT count(*) FROM pg_catalog.pg_index AS i WHERE "
+                             "pg_catalog.obj_description(i.indexrelid, 'pg_class') "
+                             "LIKE 'repl: production''s index %'").fetchone()[0]
     per_table = {}
     for table in tables:
         seconds = watcher.copy_seconds(table, started)
@@ -83,9 +87,10 @@ def copy_target(servers: Servers, workdir: Path, source_dsn: str, name: str,
     result = {"target": name, "masked": masked, "rows": total,
               "setup_wait_seconds": round(run.seconds, 3),
               "rows_per_s": round(total / run.seconds), "tables": per_table,
+              "indexes_built": built,
               "repl_max_rss_mb": round(run.max_rss_mb, 1)}
     log(f"  {name}: {total:,} rows in {run.seconds:.2f} s "
-        f"({result['rows_per_s']:,} rows/s); " + ", ".join(
+        f"({result['rows_per_s']:,} rows/s, {built} indexes built); " + ", ".join(
             f"{t} copy {v['copy_seconds']:.2f} s ({v['rows_per_s']:,} rows/s)"
             for t, v in per_table.items()))
     return result

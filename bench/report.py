@@ -73,7 +73,7 @@ def print_report(r: dict, console: Console | None = None) -> None:
     m = r["meta"]
     console.print(f"\nrepl benchmark, {m['date']}: PostgreSQL {m['server_version']}, "
                   f"{m['cpus']} cores, N = {m['rows']:,} users + {2 * m['rows']:,} events, "
-                  f"load {m['load_before']}")
+                  f"{m.get('secondary_indexes', 0)} secondary indexes, load {m['load_before']}")
     t = Table("figure", "value", "unit")
     copy = r["initial_copy"]
     for name in ("plain_users", "dev_users"):
@@ -89,7 +89,8 @@ def print_report(r: dict, console: Console | None = None) -> None:
     for name in ("plain", "dev"):
         c = copy[name]
         t.add_row(f"copy users + events through repl, {'masked' if c['masked'] else 'unmasked'}",
-                  _n(c["rows_per_s"]), f"rows/s ({c['setup_wait_seconds']} s setup --wait)")
+                  _n(c["rows_per_s"]), f"rows/s ({c['setup_wait_seconds']} s setup --wait, "
+                  f"{c.get('indexes_built', 0)} indexes built after the copy)")
         if c.get("split"):
             s = c["split"]
             t.add_row(f"  same over {s['subscriptions']} native subscriptions, users in "

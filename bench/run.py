@@ -37,6 +37,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "(a route repl does not offer; 0 to skip)")
     p.add_argument("--repeat", type=int, default=2,
                    help="runs of the users copies and of the apply burst (best one kept)")
+    p.add_argument("--no-indexes", dest="indexes", action="store_false",
+                   help="production without its secondary indexes (so none to mirror), "
+                        "as the benchmark was before repl mirrored them")
     p.add_argument("--workdir", type=Path, help="where the clusters live (default: a temp dir)")
     args = p.parse_args(argv)
     if args.burst is None:
@@ -59,13 +62,14 @@ def run(args: argparse.Namespace) -> dict:
         meta = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "server_version": servers.version(), "major": args.major,
                 "cpus": os.cpu_count(), "rows": rows, "load_before": _load(),
+                "secondary_indexes": data.INDEX_COUNT if args.indexes else 0,
                 "workdir": str(servers.base),
                 "settings": "fsync and full_page_writes off, synchronous_commit on, "
                             "shared_buffers 512MB, autovacuum off"}
         results: dict = {"meta": meta}
         source_dsn = servers.create_db(servers.source, "production")
         log("data")
-        data.generate(source_dsn, rows, log)
+        data.generate(source_dsn, rows, log, args.indexes)
         counts = {"public.users": rows, "public.events": 2 * rows}
 
         log("1. initial copy through repl (setup --wait)")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import records, slots, user_types
+from . import guard, records, slots, table_catalog, user_types
 from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
@@ -33,6 +33,7 @@ from .model import (
     UserType,
 )
 from .names import QualifiedName, operations_of
+from .table_model import GeneratedColumn, Index
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterab
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
+    definitions = table_catalog.definitions(db, oids)
     columns: dict[int, list[SourceColumn]] = defaultdict(list)
     for c in db.query("catalog/columns", {"oids": oids}):
         columns[c["oid"]].append(SourceColumn(
@@ -100,7 +102,10 @@ def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterab
             generated=bool(c["generated"]), type_schema=c["type_schema"],
             type_name=c["type_name"], type_category=c["type_category"],
             type_oid=c["type_oid"],
+            definition=definitions.get((c["oid"], c["name"])),
         ))
+    indexes = table_catalog.source_indexes(db, oids)
+    sequences = table_catalog.sequences(db, oids, definitions)
     identities: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in db.query("catalog/replica_identity", {"oids": oids}):
         identities[r["root"]].append(r)
@@ -120,6 +125,8 @@ def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterab
             columns=tuple(columns[r["oid"]]),
             identity=_identity(r["replica_identity"], own),
             partition_identities=leaves,
+            indexes=indexes.get(r["oid"], ()),
+            sequences=sequences.get(r["oid"], ()),
         )
     return tables
 
@@ -162,9 +169,27 @@ def target_tables(db: Database, relations: Iterable[QualifiedName],
     if not rows:
         return {}
     oids = [r["oid"] for r in rows]
+    definitions = table_catalog.definitions(db, oids, generation=False)
+    all_columns = db.query("catalog/columns", {"oids": oids})
+    names = {(c["oid"], c["attnum"]): c["name"] for c in all_columns}
     columns: dict[int, list[Column]] = defaultdict(list)
-    for c in db.query("catalog/columns", {"oids": oids}):
-        columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
+    generated: dict[int, list[GeneratedColumn]] = defaultdict(list)
+    for c in all_columns:
+        if not c["generated"]:
+            columns[c["oid"]].append(Column(c["name"], c["type"], c["not_null"]))
+            continue
+        found = definitions[(c["oid"], c["name"])]
+        generated[c["oid"]].append(GeneratedColumn(
+            c["name"], c["type"], table_catalog.generation_recorded(found.comment),
+            found.generated, tuple(names[(c["oid"], n)] for n in found.attnums)))
+    defaults: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for (oid, name), found in definitions.items():
+        if not found.generated and found.expression is not None:
+            defaults[oid].append((name, found.expression))
+    sequences = table_catalog.sequences(db, oids, definitions)
+    indexes = table_catalog.repl_indexes(db, oids)
+    guards = {t["oid"]: t["enabled"] for t in db.query(
+        "catalog/mask_triggers", {"oids": oids, "trigger": guard.TRIGGER_NAME})}
     # The target's primary key, whatever its replica identity setting: it is what
     # repl creates, and what apply uses to find rows.
     keys = {r["oid"]: (r["name"], tuple(r["columns"]))
@@ -178,13 +203,19 @@ def target_tables(db: Database, relations: Iterable[QualifiedName],
         trigger = triggers.get(r["oid"])
         identity = recorded.get(rel)
         attnums = {c.name: c.attnum for c in identity.columns} if identity else {}
+        oid = r["oid"]
         result[rel] = TargetTable(
-            rel, tuple(replace(c, attnum=attnums.get(c.name)) for c in columns[r["oid"]]),
+            rel, tuple(replace(c, attnum=attnums.get(c.name)) for c in columns[oid]),
             key[1] if key else None, key[0] if key else None,
             mask_function=trigger["body"] if trigger else None,
             mask_trigger=trigger["enabled"] if trigger else None,
-            source_oid=identity.source_oid if identity else None)
+            source_oid=identity.source_oid if identity else None,
+            indexes=tuple(Index(name) for name in indexes.get(oid, ())),
+            generated=tuple(generated[oid]),
+            defaults=tuple(defaults[oid]), sequences=sequences.get(oid, ()),
+            read_only=guards.get(oid))
     return result
+
 
 
 def roles(db: Database, names: Iterable[str], relations: Iterable[QualifiedName]
@@ -306,6 +337,7 @@ class TargetCatalog:
     # Production's identity of what is replicated, as the last setup recorded it.
     identities: dict[QualifiedName, TableIdentity] = field(default_factory=dict)
     type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
+    guard_function: str | None = None  # body of repl.read_only_guard(), if installed
 
     def identity_of(self, source_oid: int) -> TableIdentity | None:
         """The record of the target table that replicates the source table `source_oid`."""
@@ -370,6 +402,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         roles=roles(db, set(role_names) | managed, [*relations, *identities]),
         managed_roles=managed,
         owner=records.owner(db, revision),
+        guard_function=guard.installed_body(db, revision),
         user_types=target_types(db, types, recorded_types),
         workers=apply_workers(db, prefix),
         row_filters=records.row_filters(db, revision),

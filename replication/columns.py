@@ -6,7 +6,8 @@ first set up plus those accepted since (`setup --accept-new-columns`): a column
 production adds later is *pending* until a person names or accepts it (SPEC section 2).
 The replica identity always flows. What the last setup replicated is recorded on the
 target (`model.TableIdentity`); a table set up by a repl older than that record falls
-back to its publication's column list.
+back to its publication's column list. Generated columns never flow: the target computes
+them (table_definitions).
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ def published_columns(table: TableConfig, source: SourceTable,
                       identity: TableIdentity | None = None,
                       published: tuple[str, ...] | None = None,
                       accept_new: bool = False) -> tuple[str, ...]:
-    """Requested columns plus the replica identity, in the table's column order."""
+    """Requested columns plus the replica identity, in the table's column order; not the
+    generated ones."""
     wanted = set(requested_columns(table, source, identity, published, accept_new)) \
         | set(source.identity.columns or ())
-    return tuple(c.name for c in source.columns if c.name in wanted)
+    return tuple(c.name for c in source.columns if c.name in wanted and not c.generated)
 
 
 def pending_columns(table: TableConfig, source: SourceTable, identity: TableIdentity | None,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, NoReturn
 from urllib.parse import unquote
 
 from pydantic import AfterValidator as After
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, Strict, ValidationError
 from pydantic import BeforeValidator as Before
 from pydantic_core import PydanticCustomError
 
@@ -250,6 +250,10 @@ class TargetConfig(_Section):
     # instead of retrying every few seconds. Off by default: a lost connection (the source
     # restarting) counts as an error too, and then replication waits for `repl setup`.
     disable_on_error: bool = False
+    # Replicated tables refuse local INSERT, UPDATE, DELETE and TRUNCATE (a local row is
+    # the usual cause of apply conflicts). false: people may write, and repl keeps each
+    # replicated sequence ahead of production's. Strict: `read_only: "no"` is a mistake.
+    read_only: Annotated[bool, Strict()] = True
 
 
 def _table_list(value: Any) -> tuple[QualifiedName, ...]:
@@ -339,7 +343,8 @@ def dsn_passwords(dsn: str) -> list[str]:
 
 _TYPES = {"dict_type": "a mapping", "model_type": "a mapping", "string_type": "a string",
           "int_type": "an integer", "int_parsing": "an integer", "float_type": "a number",
-          "float_parsing": "a number", "tuple_type": "a list", "frozen_set_type": "a list"}
+          "float_parsing": "a number", "tuple_type": "a list", "frozen_set_type": "a list",
+          "bool_type": "a boolean"}
 
 
 def problems_of(error: ValidationError) -> list[PathProblem]:

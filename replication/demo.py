@@ -272,9 +272,15 @@ def _load_sample(dsn: str, con: Console) -> None:
 
 
 class _SetupReport(workflow.ConsoleReport):
+    title = "Setup"
+
     def planned(self, plan: Plan) -> None:
-        self.console.print(f"\n[bold]Setup[/]: {len(plan.steps)} step(s)", markup=True)
+        self.console.print(f"\n[bold]{self.title}[/]: {len(plan.steps)} step(s)", markup=True)
         super().planned(plan)
+
+
+class _AfterCopyReport(_SetupReport):
+    title = "Once copied"  # production's indexes
 
 
 def _setup(config_path: Path, con: Console) -> None:
@@ -284,7 +290,7 @@ def _setup(config_path: Path, con: Console) -> None:
         snap = workflow.validated(session)
         workflow.setup(session, _SetupReport(con), snap=snap)
         con.print("\n[bold]Initial copy[/]", markup=True)
-        workflow.wait(session, snap, con, SYNC_TIMEOUT_S)
+        workflow.wait(session, snap, con, SYNC_TIMEOUT_S, _AfterCopyReport(con))
         report = collect(session)
     con.print("\n[bold]Status[/]", markup=True)
     render.status(con, report)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .config import MaskSpec
 from .names import QualifiedName
+from .table_model import Definition, GeneratedColumn, Index, Sequence, SourceIndex
 
 # --- source side -------------------------------------------------------------------------
 
@@ -26,6 +27,7 @@ class SourceColumn:
     type_name: str
     type_category: str
     type_oid: int = 0  # pg_type.oid on the source
+    definition: Definition | None = None  # its default, generation or identity, if any
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class SourceTable:
     identity: ReplicaIdentity
     # For a partitioned table: each leaf partition's identity, by partition name.
     partition_identities: tuple[tuple[str, ReplicaIdentity], ...] = ()
+    indexes: tuple[SourceIndex, ...] = ()
+    sequences: tuple[Sequence, ...] = ()  # owned by its serial and identity columns
 
     @property
     def partitioned(self) -> bool:
@@ -71,6 +75,9 @@ class SourceTable:
 
     def column(self, name: str) -> SourceColumn | None:
         return next((c for c in self.columns if c.name == name), None)
+
+    def names(self, attnums: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.attnum in attnums)
 
 
 # --- publications and subscriptions -------------------------------------------------------
@@ -230,6 +237,13 @@ class TargetTable:
     # desired only: the masking trigger's body as it was written for the names the last
     # setup recorded; equal to the actual body, the masking is the same but for renames.
     recorded_mask_function: str | None = field(default=None, compare=False)
+    # What the table gets of production's definition (SPEC section 7): none of it is
+    # copied data, so none of it makes the table copied again.
+    indexes: tuple[Index, ...] = ()  # actual: repl's only
+    generated: tuple[GeneratedColumn, ...] = ()
+    defaults: tuple[tuple[str, str], ...] = ()  # (column, expression)
+    sequences: tuple[Sequence, ...] = ()
+    read_only: str | None = None  # the read-only guard's tgenabled ("O"); None: none
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -346,6 +360,8 @@ class TargetState:
     owner: Owner | None = None  # recorded in repl.owner
     # actual: table-sync slots the subscription's copies left behind on the source
     sync_slots: tuple[str, ...] = ()
+    guard_function: str | None = None  # body of repl's read-only guard, when wanted
+    read_only: bool = True  # desired: the config's; a false one keeps sequences ahead
     # desired: tables no longer wanted are dropped, not kept with their data (teardown)
     drop_tables: bool = False
     # desired: target columns no longer replicated are dropped, not kept (--drop-columns)

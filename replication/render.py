@@ -242,7 +242,9 @@ def status_view(con: Console, report: StatusReport) -> Group:
             tables = table(con, *columns,
                            title=f"{t.target} ({t.database}, PostgreSQL {t.server_version})")
             for ts in t.tables:
-                row = [ts.table, ts.state,
+                state = ts.state if not ts.indexes_waiting else \
+                    f"{ts.state} ({ts.indexes_waiting} index(es) wait for the copy)"
+                row = [ts.table, state,
                        "-" if ts.rows_copied is None else str(ts.rows_copied),
                        _count(ts.estimated_rows)]
                 if copying:

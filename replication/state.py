@@ -11,6 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 
+from . import guard
 from .catalog import SourceCatalog, TargetCatalog
 from .columns import pending_columns, published_columns, requested_columns
 from .config import Config, MaskSpec
@@ -39,6 +40,7 @@ from .names import (
     subscription_name,
 )
 from .slots import is_sync_slot
+from .table_definitions import table_parts
 from .user_types import needed, typed_columns
 
 
@@ -102,10 +104,13 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
             groups.setdefault(table.operations, []).append(
                 PublishedTable(relation, columns, row_filter.canonical if row_filter else None))
             by_name = {c.name: c for c in src.columns}
+            target_columns = tuple(replace(target_column(table.mask.get(n), by_name[n]),
+                                           attnum=by_name[n].attnum) for n in columns)
+            parts = table_parts(relation, table, src, target_columns,
+                                catalogs[target].info.major, catalogs[target].schemas, None)
+            notes += [f"target {target}, table {relation}: {note}" for note in parts.notes]
             tables.append(TargetTable(
-                relation,
-                tuple(replace(target_column(table.mask.get(n), by_name[n]),
-                              attnum=by_name[n].attnum) for n in columns),
+                relation, target_columns,
                 src.identity.columns if src.identity.usable else None,
                 mask_function=trigger_body(relation, table.mask, by_name) if table.mask
                 else None,
@@ -116,6 +121,8 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 masks=tuple(sorted((c, spec) for c, spec in table.mask.items() if c in columns)),
                 source_oid=src.oid,
                 recorded_mask_function=_recorded_body(table.mask, by_name, identity),
+                indexes=parts.indexes, generated=parts.generated, defaults=parts.defaults,
+                sequences=parts.sequences, read_only="O" if tcfg.read_only else None,
             ))
             estimates[relation] = src.estimated_rows
             typed += typed_columns(relation, table, src, columns)
@@ -147,6 +154,8 @@ def desired(config: Config, source: SourceCatalog, catalogs: dict[str, TargetCat
                 for name, spec in tcfg.roles.items()),
             managed_roles=frozenset(tcfg.roles),
             owner=owner,
+            guard_function=guard.BODY if tcfg.read_only else None,
+            read_only=tcfg.read_only,
             estimated_rows=estimates,
             drop_columns=drop_columns,
         )
@@ -227,6 +236,7 @@ def actual(config: Config, source: SourceCatalog | None, catalogs: dict[str, Tar
                                                       | cat.managed_roles) if n in cat.roles),
             managed_roles=cat.managed_roles,
             owner=cat.owner,
+            guard_function=cat.guard_function,
             sync_slots=leftover_sync_slots(source, cat.subscriptions.get(name),
                                            cat.info.system_identifier)
             if source is not None else (),

@@ -23,7 +23,9 @@ from .diagnosis import (
 )
 from .model import Slot, Subscription
 from .names import QualifiedName, subscription_name
+from .plan import indexes as planned_indexes
 from .plan import plan_target, types
+from .plan import sequences as planned_sequences
 from .plan.diff import TargetDiff
 from .session import Session, Snapshot
 from .state import leftover_sync_slots
@@ -55,6 +57,8 @@ class TableStatus:
     copy_seconds: float | None = None
     rows_per_second: float | None = None
     eta_seconds: float | None = None
+    # Production's indexes to be built once the copy is done: not drift while it runs.
+    indexes_waiting: int = 0
 
 
 @dataclass
@@ -210,9 +214,13 @@ def leftover_sync_slot_problems(snap: Snapshot, sub: Subscription | None,
 
 def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                   masked: set[QualifiedName], watch: SubscriptionWatch,
-                  types_behind: list[str] | None = None) -> TargetStatus:
+                  types_behind: list[str] | None = None,
+                  waiting: dict[QualifiedName, int] | None = None,
+                  behind: list[str] | None = None) -> TargetStatus:
     """`types_behind`: what production added to types that this target lacks (a row
-    using it stops apply until setup adds it: the likely cause of an apply failure)."""
+    using it stops apply until setup adds it: the likely cause of an apply failure);
+    `waiting`: per table, the indexes that wait for its copy; `behind`: sequences that
+    fell behind production's."""
     cat = snap.targets[name]
     sub_name = subscription_name(config.name, name)
     sub = cat.subscriptions.get(sub_name)
@@ -281,6 +289,7 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                          src.estimated_rows if src else None,
                          sync.copy_seconds if sync and sync.rows_copied is not None else None)
         copy_progress(ts)
+        ts.indexes_waiting = (waiting or {}).get(relation, 0)
         status.tables.append(ts)
         if state != "r":
             retrying = (f"; its copy has failed {status.sync_errors} time(s) so far: see the "
@@ -295,10 +304,22 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                     f"not ENABLE ALWAYS (tgenabled = {trigger})"
                 problems.append(f"masking trigger of {relation} is {what}: raw values may "
                                 "arrive; `repl setup` restores it and copies the table again")
+    problems += behind or []
     if drift:
         problems.append(f"{len(drift)} difference(s) between the config and the databases; "
                         "`repl plan` shows them, `repl setup` fixes them")
     return status
+
+
+def sequences_behind(d: TargetDiff) -> list[str]:
+    """A target people write to whose sequence production caught up with."""
+    if d.want.read_only:
+        return []
+    return [f"sequence {seq.name} fell behind production's (last value {current.position} "
+            f"here, {seq.position} on production): a local insert may take an id that "
+            "production will send, and its row would stop the subscription; `repl setup` "
+            "moves it ahead" for seq, current in planned_sequences.behind(d)
+            if current is not None]
 
 
 def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusReport:
@@ -308,6 +329,8 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
     config = session.config
     drift: dict[str, list[str]] = {n: [] for n in session.target_names}
     types_behind: dict[str, list[str]] = {n: [] for n in session.target_names}
+    waiting: dict[str, dict[QualifiedName, int]] = {}
+    behind: dict[str, list[str]] = {}
     # The masked tables as the desired state has them; from the config when the config
     # does not validate (a table missing on the source), so that a lost trigger still shows.
     masked = {n: {r for r, t in config.targets[n].tables.items() if t.mask}
@@ -320,13 +343,18 @@ def collect(session: Session, watch_budget: float = WATCH_LIMIT_S) -> StatusRepo
             plan = plan_target(want.states[name], have[name], snap.targets[name].schemas)
             drift[name] = [f"{s.database}: {s.summary}" for s in plan.steps
                            if s.kind != "await_slot"]
+            diff = TargetDiff(want.states[name], have[name],
+                              frozenset(snap.targets[name].schemas))
+            waiting[name] = planned_indexes.waiting(diff)
+            behind[name] = sequences_behind(diff)
             masked[name] = {t.relation for t in want.states[name].tables if t.mask_function}
             types_behind[name] = types.behind(TargetDiff(want.states[name], have[name],
                                                          frozenset(snap.targets[name].schemas)))
     reports = {
         n: target_status(config, n, snap, drift[n], masked[n],
                          SubscriptionWatch(session, n, subscription_name(config.name, n),
-                                           deadline), types_behind[n])
+                                           deadline), types_behind[n], waiting.get(n),
+                         behind.get(n))
         for n in session.target_names
     }
     for name, error in session.unreachable.items():

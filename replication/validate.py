@@ -10,13 +10,14 @@ themselves in probes.py.
 from __future__ import annotations
 
 from .catalog import SourceCatalog, TargetCatalog
-from .columns import column_changes, pending_columns
+from .columns import column_changes, pending_columns, published_columns
 from .config import Config, TableConfig
 from .detection import suggestion
 from .masking import type_problem
 from .model import RowFilter, SourceTable, TableIdentity
 from .names import QualifiedName
 from .problems import Problem, where
+from .table_definitions import generated_problem
 
 MUTATING = frozenset({"update", "delete"})
 # The kinds of the problems a schema change on production causes (section 6).
@@ -75,12 +76,13 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
                 out.append(Problem("error", where(target, relation, column),
                                    f"column listed in {key} does not exist on the source "
                                    "(dropped or renamed there? update the config)"))
+    replicated = set(published_columns(table, source, identity))
     for column in listed:
         col = source.column(column)
-        if col is not None and col.generated:
+        if col is not None and col.generated and (
+                problem := generated_problem(col, source, replicated)):
             out.append(Problem("error", where(target, relation, column),
-                               "generated columns are not replicated; compute it on the "
-                               "target or leave it out"))
+                               f"a generated column is computed on the target, but {problem}"))
     identity = set(source.identity.columns or ())
     for column in table.exclude:
         if column in identity:
@@ -88,6 +90,11 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
                                "is part of the replica identity, which is always "
                                "replicated; remove it from exclude"))
     for column, spec in table.mask.items():
+        if (col := source.column(column)) is not None and col.generated:
+            out.append(Problem("error", where(target, relation, column),
+                               "is a generated column: the target computes it from the "
+                               "replicated (masked) columns it reads; mask those instead"))
+            continue
         if column in identity:
             out.append(Problem("error", where(target, relation, column),
                                "is part of the replica identity and cannot be masked: "
@@ -101,10 +108,28 @@ def check_table(target: str, relation: QualifiedName, table: TableConfig,
     return out
 
 
+# PostgreSQL (checked on 15 and 18) refuses UPDATE and DELETE on a table with REPLICA
+# IDENTITY FULL as soon as a publication of them has a column list for it, even one naming
+# every column ("Column list used by the publication does not cover the replica
+# identity"); it accepts them only without a column list. repl always publishes one:
+# without it, a column production adds would flow at once (deny by default) and stop the
+# target, which lacks it.
+FULL_IDENTITY = (
+    "has REPLICA IDENTITY FULL: PostgreSQL rejects UPDATE and DELETE on a table whose "
+    "identity is FULL once it is published for them with a column list, whichever columns "
+    "the list names, and repl always publishes a column list (so that a column production "
+    "adds does not flow before someone names it); ways out: give the table a primary key "
+    "(REPLICA IDENTITY DEFAULT) or a unique index on NOT NULL columns (REPLICA IDENTITY "
+    "USING INDEX ...), or publish only `operations: [insert]` or `[insert, truncate]`"
+)
+
+
 def identity_problems(target: str, relation: QualifiedName, source: SourceTable
                       ) -> list[Problem]:
     """Why publishing UPDATE/DELETE of this table would break production's writes."""
     at = where(target, relation)
+    if source.identity.kind == "f":
+        return [Problem("error", at, "is published for UPDATE/DELETE but " + FULL_IDENTITY)]
     if not source.identity.usable:
         return [Problem("error", at,
                         f"is published for UPDATE/DELETE but has {source.identity.describe()}: "
@@ -113,7 +138,9 @@ def identity_problems(target: str, relation: QualifiedName, source: SourceTable
     out = []
     root_identity = set(source.identity.columns or ())
     for partition, identity in source.partition_identities:
-        if not identity.usable or set(identity.columns or ()) - root_identity:
+        if identity.kind == "f":
+            out.append(Problem("error", at, f"partition {partition} " + FULL_IDENTITY))
+        elif not identity.usable or set(identity.columns or ()) - root_identity:
             out.append(Problem("error", at,
                                f"partition {partition} has {identity.describe()}, which is not "
                                "the partitioned table's replica identity; UPDATE/DELETE on it "

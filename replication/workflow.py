@@ -1,6 +1,7 @@
 """The setup workflow, one for every caller (`repl setup`, `repl resync`, `repl demo`, and
 `repl run` at every interval): read every catalog and validate, plan, apply, plan again
-(a converged setup leaves nothing to do), and optionally wait for the copies.
+(a converged setup leaves nothing to do), and optionally wait for the copies, then do
+what waited for them (production's indexes are built once a table is copied).
 
 What happens is told to a `Report`, so that each caller renders it its own way (lines on
 a console, JSON log events) from the same events.
@@ -71,18 +72,32 @@ def setup(session: Session, report: Report, asked: Asked = AS_CONFIGURED,
     report.problems(snap.problems)
     plan = session.plan(snap, asked)
     report.planned(plan)
-    if plan.empty:
-        return plan
-    leftover = converge(session, plan,
-                        lambda number, step: report.step(number, len(plan.steps), step), asked)
-    if not leftover.empty:
-        raise ReplError("setup did not converge; still to do: " + "; ".join(
-            f"{s.database}: {s.summary}" for s in leftover.steps))
-    report.applied(plan)
+    if not plan.empty:
+        _apply(session, report, plan, asked)
     return plan
 
 
-def wait(session: Session, snap: Snapshot, console: Console, timeout: float | None) -> None:
-    """Until every table of the session's targets finished its copy (progress bars)."""
+def _apply(session: Session, report: Report, plan: Plan, asked: Asked = AS_CONFIGURED
+           ) -> None:
+    leftover = converge(session, plan,
+                        lambda number, step: report.step(number, len(plan.steps), step), asked)
+    # A copy that finished while setup ran makes its table's indexes due: not a plan
+    # that failed to converge; `--wait` (or the next setup) builds them.
+    if unfinished := [s for s in leftover.steps if not s.after_copy]:
+        raise ReplError("setup did not converge; still to do: " + "; ".join(
+            f"{s.database}: {s.summary}" for s in unfinished))
+    report.applied(plan)
+
+
+def wait(session: Session, snap: Snapshot, console: Console, timeout: float | None,
+         report: Report) -> Plan:
+    """Until every table of the session's targets finished its copy (progress bars);
+    then plan and apply once more: what waited for the copies (production's indexes).
+    Returns that plan."""
     estimates = {rel: t.estimated_rows for rel, t in snap.source.tables.items()}
     wait_for_sync(session, estimates, console, timeout)
+    plan = session.plan(validated(session))
+    if not plan.empty:
+        report.planned(plan)
+        _apply(session, report, plan)
+    return plan

@@ -55,6 +55,10 @@ def test_bench_runs_at_tiny_size(tmp_path: Path) -> None:
         assert copy["rows_per_s"] > 0 and copy["setup_wait_seconds"] > 0
         assert all(t["rows_per_s"] > 0 for t in copy["tables"].values())
     assert copies["dev"]["masked"] and not copies["plain"]["masked"]
+    # Production's secondary indexes, built on each target after its copy.
+    assert r["meta"]["secondary_indexes"] == 4
+    assert copies["dev"]["indexes_built"] == copies["plain"]["indexes_built"] == 4
+    assert copies["dev_users"]["indexes_built"] == 2
     for name in ("plain_users", "dev_users", "dev"):  # the native key-range route
         assert copies[name]["split"]["rows_per_s"] > 0
     assert copies["dev"]["split"]["subscriptions"] == 3

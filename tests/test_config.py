@@ -139,6 +139,17 @@ def test_defaults():
     assert table.operations == frozenset(OPERATIONS)
 
 
+def test_read_only_is_a_strict_boolean_per_target_default_true():
+    def with_read_only(value: str) -> str:
+        return minimal().replace("    dsn: host=dev\n",
+                                 f"    dsn: host=dev\n    read_only: {value}\n")
+
+    assert parse_config(minimal(), {}).targets["dev"].read_only is True
+    assert parse_config(with_read_only("false"), {}).targets["dev"].read_only is False
+    for value in ('"no"', "0", "~"):
+        assert "expected a boolean" in problem_at(with_read_only(value), "targets.dev.read_only")
+
+
 def test_config_is_frozen():
     config = parse_config(minimal(), {})
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error

@@ -31,6 +31,7 @@ targets:
   dev:
     dsn: "{target:dev}"
     disable_on_error: %s
+    read_only: false  # a local row is what makes the conflict
     tables:
       public.users: {columns: [name, email], mask: {email: email}}
       public.events: {columns: all}

@@ -18,12 +18,14 @@ INSERT INTO public.users SELECT g, 'u' || g, 'DE' FROM generate_series(1, 50) g;
 INSERT INTO public.orders SELECT g, g % 50 + 1, g * 1.5 FROM generate_series(1, 80) g;
 """
 
+# The tests write on the targets by hand (rows a re-copy would remove): read_only: false.
 ONE_TABLE = """
 version: 1
 source: {dsn: "{source}"}
 targets:
   analytics:
     dsn: "{target:analytics}"
+    read_only: false
     tables:
       public.users: {columns: [name, country]}
 """
@@ -34,11 +36,13 @@ source: {dsn: "{source}"}
 targets:
   analytics:
     dsn: "{target:analytics}"
+    read_only: false
     tables:
       public.users: {columns: [name, country]}
       public.orders: {columns: all, operations: [insert]}
   dev:
     dsn: "{target:dev}"
+    read_only: false
     tables:
       public.orders: {columns: [total], where: "id > 40"}
 """

@@ -1,12 +1,14 @@
 """Guarantee 5 under interruption: `repl setup` stopped after any step of its plan, then
 run again, converges. Covered for every step index of: a re-copy plan (a table's
 column list and masks change: publication entries dropped, await_slot, refresh,
-truncate, triggers), a plan adding a target, the initial setup of masked tables, and
-setup after a teardown. The steps run in-process up to the cut (as a kill between
-steps would leave things); one test kills a real `repl setup` process with SIGKILL in
-the middle of a step. After each rerun: the plan is empty, the data matches and is
-masked (`repl verify`), and the source holds exactly one slot per target and no
-table-sync leftovers, and only the wanted publications.
+repl's indexes set aside, truncate, triggers), a plan adding a target, the initial
+setup of masked tables (sequences, defaults, generated columns, the read-only guard),
+and setup after a teardown; the indexes built after the copies by every `setup --wait`.
+The steps run in-process up to the cut (as a kill between steps would leave things);
+one test kills a real `repl setup` process with SIGKILL in the middle of a step. After
+each rerun: the plan is empty, the data matches and is masked (`repl verify`), and the
+source holds exactly one slot per target and no table-sync leftovers, and only the
+wanted publications.
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ from conftest import rows, wait_until
 
 pytestmark = pytest.mark.pg
 
+# With what a target table gets of production's definition (SPEC section 7): an index
+# (set aside while users is copied again, built after), a serial sequence, defaults, a
+# generated column, and the read-only guard (the TRUNCATE before a copy passes it).
 SCHEMA = """
 CREATE TABLE public.users (id int PRIMARY KEY, name text, email text, country text,
                            score int);
-CREATE TABLE public.orders (id int PRIMARY KEY, user_id int, total numeric(10,2), note text);
+CREATE INDEX users_email ON public.users (email);
+CREATE TABLE public.orders (id serial PRIMARY KEY, user_id int, total numeric(10,2) DEFAULT 0,
+                            note text,
+                            cents bigint GENERATED ALWAYS AS ((total * 100)::bigint) STORED);
+CREATE INDEX orders_user ON public.orders (user_id);
 INSERT INTO public.users SELECT g, 'Person ' || g, 'p' || g || '@corp.example',
        CASE WHEN g % 3 = 0 THEN 'FR' ELSE 'DE' END, g FROM generate_series(1, 60) g;
 INSERT INTO public.orders SELECT g, g % 60 + 1, g * 1.5, 'n' || g FROM generate_series(1, 90) g;
@@ -111,6 +120,10 @@ def converged(env, repl, cfg: Path, targets: tuple[str, ...]) -> None:
                              "d.oid = s.subdbid AND d.datname = current_database()") == \
                 [(f"repl_{target}",)]
     if "dev" in targets:
+        with env.target("dev") as dev:  # production's indexes, once the copies are done
+            assert rows(dev, "SELECT count(*) FROM pg_index WHERE indrelid IN "
+                             "('public.users'::regclass, 'public.orders'::regclass) "
+                             "AND NOT indisprimary") == [(2,)]
         with env.source() as src, env.target("dev") as dev:
             assert rows(dev, "SELECT id FROM public.users ORDER BY id") == \
                 rows(src, "SELECT id FROM public.users ORDER BY id")

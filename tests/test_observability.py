@@ -59,7 +59,7 @@ TARGET_KEYS = {"target", "database", "reachable", "server_version", "subscriptio
                "lag_bytes", "lag_seconds", "lag_basis", "apply_errors", "sync_errors",
                "tables", "drift", "problems", "warnings", "healthy"}
 TABLE_KEYS = {"table", "state", "rows_copied", "estimated_rows", "copy_seconds",
-              "rows_per_second", "eta_seconds"}
+              "rows_per_second", "eta_seconds", "indexes_waiting"}
 
 
 def status_json(repl, cfg, expect=None) -> dict:

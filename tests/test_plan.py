@@ -26,8 +26,12 @@ from replication.model import (
     UserType,
 )
 from replication.names import QualifiedName
+from replication.plan import indexes as planned_indexes
 from replication.plan import plan_target
+from replication.plan.diff import TargetDiff
+from replication.plan.sequences import ahead_of, is_ahead
 from replication.state import torn_down
+from replication.table_model import GeneratedColumn, Index, Sequence
 
 USERS = QualifiedName("public", "users")
 EVENTS = QualifiedName("sales", "events")
@@ -37,16 +41,30 @@ KEYS = (b"i" * 64, b"o" * 64, "config")
 BODY = "\nBEGIN\n    NEW.email := NULL;\n    RETURN NEW;\nEND\n"
 
 
+EMAIL_INDEX = Index("repl_users_email_idx_0123456789", "USING btree (email)", False,
+                    "users_email_idx")
+KIND_UPPER = GeneratedColumn("kind_upper", "text", "upper(kind)", "s", ("kind",))
+GUARD = "\nBEGIN\n    RAISE EXCEPTION 'read-only';\nEND\n"
+
+
+def events_seq(**kw) -> Sequence:
+    base = dict(name=QualifiedName("sales", "events_id_seq"), column="id", identity="d",
+                type="bigint", start=1, increment=1, minimum=1, maximum=2**63 - 1, cache=1,
+                cycle=False, last_value=100)
+    return Sequence(**{**base, **kw})
+
+
 def users(**kw) -> TargetTable:
     base = dict(relation=USERS, columns=(Column("id", "integer", True), Column("email", "text")),
                 key=("id",), mask_function=BODY, mask_trigger="A",
-                masks=(("email", MaskSpec("null")),))
+                masks=(("email", MaskSpec("null")),), indexes=(EMAIL_INDEX,), read_only="O")
     return TargetTable(**{**base, **kw})
 
 
 def events(**kw) -> TargetTable:
     base = dict(relation=EVENTS, columns=(Column("id", "bigint", True), Column("kind", "text")),
-                key=("id",))
+                key=("id",), generated=(KIND_UPPER,), defaults=(("kind", "'view'::text"),),
+                sequences=(events_seq(),), read_only="O")
     return TargetTable(**{**base, **kw})
 
 
@@ -84,7 +102,7 @@ def converged() -> tuple[TargetState, TargetState]:
         "dev", (pub(),), sub(), (users(), events()), types=(MOOD,), schema_revision="0006",
         mask_keys=KEYS,
         masking_version="v1", roles=(ROLE,), managed_roles=frozenset({"analyst"}), owner=OWNER,
-        estimated_rows={USERS: 20, EVENTS: 100})
+        guard_function=GUARD, estimated_rows={USERS: 20, EVENTS: 100})
     have = replace(want, subscription=sub(table_states=(RelationSync(USERS, "r"),
                                                         RelationSync(EVENTS, "r"))),
                    slot=slot())
@@ -112,10 +130,14 @@ def H(**kw):  # noqa: N802 - a change to the actual side
 FORGET = [("source", "await_slot", "wait until repl_dev has applied what was sent before"),
           ("dev", "sql", "forget the tables removed from the publications")]
 REFRESH = ("dev", "sql", "refresh the subscription: copy new and changed tables")
+# A table copied again loses repl's indexes until its copy is done.
+SET_ASIDE = ("dev", "sql", "drop repl's indexes on public.users until its copy is done")
 # A subscription made anew copies every table: each is emptied, a masked one masked first.
-RECOPY_ALL = [("dev", "sql", "empty table public.users before its copy"),
+RECOPY_ALL = [SET_ASIDE, ("dev", "sql", "empty table public.users before its copy"),
               ("dev", "sql", "masking trigger on public.users"),
               ("dev", "sql", "empty table sales.events before its copy")]
+DEFINITIONS = ("dev", "sql", "sequences, defaults and generated columns of sales.events as "
+                             "production's")
 
 CASES = {
     # --- target schemas and repl's own schema
@@ -133,6 +155,7 @@ CASES = {
         H(tables=(users(),)), {},
         [("dev", "sql", "create table sales.events"),
          ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
+         DEFINITIONS, ("dev", "sql", "read-only guard on sales.events"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
     "target table differs": (
         H(tables=(users(), events(columns=(Column("id", "bigint", True),)))), {},
@@ -165,20 +188,20 @@ CASES = {
         [("dev", "install_masking", "install the masking functions and the masking key "
                                     "(from the config)"),
          ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
-         ("dev", "sql", "empty table public.users before its copy"),
+         SET_ASIDE, ("dev", "sql", "empty table public.users before its copy"),
          ("dev", "sql", "masking trigger on public.users"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
     "masking trigger disabled": (
         H(tables=(users(mask_trigger="D"), events())), {},
         [("dev", "sql", "hold back changes to public.users until it is copied again"),
          ("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
-         ("dev", "sql", "empty table public.users before its copy"),
+         SET_ASIDE, ("dev", "sql", "empty table public.users before its copy"),
          ("dev", "sql", "masking trigger on public.users"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
     "mask removed from the config": (
         W(tables=(users(mask_function=None, mask_trigger=None, masks=()), events())), {},
         [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
-         ("dev", "sql", "empty table public.users before its copy"),
+         SET_ASIDE, ("dev", "sql", "empty table public.users before its copy"),
          ("dev", "sql", "drop the masking trigger of public.users"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
     # --- reader roles
@@ -257,9 +280,49 @@ CASES = {
     "resync requested": (
         lambda w, h: (w, h), {"resync": frozenset({USERS})},
         [("source", "sql", "remove 1 table(s) from publication repl_dev_iudt"), *FORGET,
-         ("dev", "sql", "empty table public.users before its copy"),
+         SET_ASIDE, ("dev", "sql", "empty table public.users before its copy"),
          ("dev", "sql", "masking trigger on public.users"),
          ("source", "sql", "add 1 table(s) to publication repl_dev_iudt"), REFRESH]),
+    # --- production's indexes: built once the table is copied, never during its copy
+    "index missing on a copied table": (
+        H(tables=(users(indexes=()), events())), {},
+        [("dev", "sql", "build 1 index(es) on public.users after production's "
+                        "(users_email_idx)")]),
+    "index missing while the table copies (status: it waits for the copy)": (
+        lambda w, h: (w, replace(h, tables=(users(indexes=()), events()),
+                                 subscription=sub(table_states=(RelationSync(USERS, "d"),
+                                                                RelationSync(EVENTS, "r"))))),
+        {}, []),
+    "index production no longer has": (
+        W(tables=(users(indexes=()), events())), {},
+        [("dev", "sql", "drop 1 index(es) on public.users that production's definition or "
+                        "the config no longer gives it")]),
+    # --- sequences, defaults, generated columns: no copy
+    "generated column missing": (H(tables=(users(), events(generated=()))), {}, [DEFINITIONS]),
+    "generated column's expression changed on production": (
+        W(tables=(users(), events(generated=(replace(KIND_UPPER, expression="lower(kind)"),)))),
+        {}, [DEFINITIONS]),
+    "default missing": (H(tables=(users(), events(defaults=()))), {}, [DEFINITIONS]),
+    "sequence missing": (H(tables=(users(), events(sequences=()))), {}, [DEFINITIONS]),
+    "sequence's increment changed on production": (
+        W(tables=(users(), events(sequences=(events_seq(increment=2),)))), {}, [DEFINITIONS]),
+    # --- the read-only guard
+    "read-only guard disabled": (
+        H(tables=(users(read_only="D"), events())), {},
+        [("dev", "sql", "read-only guard on public.users")]),
+    "read-only guard's function changed": (
+        H(guard_function="old"), {}, [("dev", "sql", "read-only guard function")]),
+    "read_only: false (the target's sequence is not ahead)": (
+        W(read_only=False, guard_function=None,
+          tables=(users(read_only=None), events(read_only=None))), {},
+        [("dev", "sql", "move 1 sequence(s) ahead of production's (read_only: false)"),
+         ("dev", "sql", "remove the read-only guard from public.users, sales.events")]),
+    "read_only: false, the target's sequence ahead": (
+        lambda w, h: (replace(w, read_only=False, guard_function=None,
+                              tables=(users(read_only=None), events(read_only=None))),
+                      replace(h, tables=(users(read_only=None), events(
+                          read_only=None, sequences=(events_seq(last_value=2**62),))))),
+        {}, []),
 }
 
 
@@ -276,6 +339,8 @@ TEARDOWN = [
     ("source", "drop_slot", "drop replication slot repl_dev"),
     ("source", "drop_slot", "drop replication slot pg_16400_sync_16385_7300000000000000001"),
     ("source", "sql", "drop publication repl_dev_iudt"),
+    ("dev", "sql", "drop repl's indexes on public.users"),
+    ("dev", "sql", "remove the read-only guard from public.users, sales.events"),
     ("dev", "sql", "drop repl's schema (its functions and state)"),
 ]
 
@@ -287,12 +352,15 @@ def test_teardown_is_the_plan_against_an_empty_desired_state():
     dropped = steps(torn_down(have, drop_tables=True, keep_schema=False), have)
     assert ("dev", "sql", "drop table public.users") in dropped
     assert ("dev", "sql", "drop table sales.events") in dropped
-    assert not any("masking trigger" in summary for _, _, summary in dropped)
+    assert not any("masking trigger" in summary or "index" in summary or "guard" in summary
+                   for _, _, summary in dropped)
     # Source out of reach: nothing of it known, repl's schema kept (its record is needed).
     away = replace(have, publications=(), slot=None, sync_slots=())
     assert steps(torn_down(away, drop_tables=False, keep_schema=True), away) == [
         ("dev", "sql", "drop subscription repl_dev"),
-        ("dev", "sql", "drop the masking trigger of public.users")]
+        ("dev", "sql", "drop the masking trigger of public.users"),
+        ("dev", "sql", "drop repl's indexes on public.users"),
+        ("dev", "sql", "remove the read-only guard from public.users, sales.events")]
     # Reader roles are cluster-wide: teardown leaves them as they are; types too (tables
     # use them), which TEARDOWN above has no step for.
     assert not any("role" in summary for _, _, summary in dropped)
@@ -315,6 +383,8 @@ def test_new_target_plans_every_object_in_order():
         ("dev", "sql", "create table sales.events"),
         ("dev", "sql", "masking trigger on public.users"),
         ("dev", "sql", "reader role analyst"),
+        DEFINITIONS,
+        ("dev", "sql", "read-only guard on public.users, sales.events"),
         ("source", "sql", "create publication repl_dev_iudt"),
         ("source", "sql", "create replication slot repl_dev"),
         ("dev", "sql", "create subscription repl_dev"),
@@ -392,3 +462,22 @@ def test_a_column_left_out_of_the_config_is_released_without_a_copy():
     released = replace(have, publications=(pub(entries=entries),), tables=(replace(
         plain, columns=(Column("id", "integer", True), Column("email", "text"))), events()))
     assert steps(want, released) == []
+def test_indexes_wait_for_the_copy_of_their_table():
+    want, have = converged()
+    have = replace(have, tables=(users(indexes=()), events()),
+                   subscription=sub(table_states=(RelationSync(USERS, "d"),
+                                                  RelationSync(EVENTS, "r"))))
+    assert planned_indexes.waiting(TargetDiff(want, have, frozenset({"public", "sales"}))) \
+        == {USERS: 1}
+
+
+def test_sequences_are_kept_halfway_to_the_end_of_their_type():
+    production = events_seq(last_value=1000, maximum=2**31 - 1)
+    assert ahead_of(production) == 1000 + (2**31 - 1 - 1000) // 2
+    assert not is_ahead(events_seq(last_value=1000), production)
+    assert is_ahead(events_seq(last_value=ahead_of(production)), production)
+    # Never used: the position is the one before the first value.
+    assert ahead_of(events_seq(last_value=None, maximum=101)) == 50
+    # Counting down: halfway to its minimum.
+    down = events_seq(increment=-1, start=-1, minimum=-1001, maximum=-1, last_value=-1)
+    assert ahead_of(down) == -501 and is_ahead(events_seq(increment=-1, last_value=-600), down)

@@ -59,6 +59,7 @@ masking: {secret: "verify secret"}
 targets:
   dev:
     dsn: "{target:dev}"
+    read_only: false  # the tests damage the target by hand
     tables:
       public.users:
         columns: all

@@ -106,9 +106,10 @@ def setup(
 def _setup(session: Session, asked: Asked, wait: bool, timeout: float | None) -> None:
     """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
     snap = workflow.validated(session)
-    workflow.setup(session, workflow.ConsoleReport(out), asked, snap)
+    report = workflow.ConsoleReport(out)
+    workflow.setup(session, report, asked, snap)
     if wait:
-        workflow.wait(session, snap, out, timeout)
+        workflow.wait(session, snap, out, timeout, report)
         out.print("Every table is ready.")
 
 

@@ -12,7 +12,21 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
-from . import masking, publications, renames, roles, schema, slot, subscription, tables, types
+from . import (
+    definitions,
+    guard,
+    indexes,
+    masking,
+    publications,
+    renames,
+    roles,
+    schema,
+    sequences,
+    slot,
+    subscription,
+    tables,
+    types,
+)
 from .diff import Copy, TargetDiff
 from .steps import SOURCE, Plan, Step, merge
 
@@ -35,15 +49,20 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         # 2. Source, then target: tables to copy again or no longer wanted leave their
         #    publications, and the subscription forgets them.
         *publications.remove_entries(d), *subscription.forget(d),
-        # 3. Target: each table to copy is emptied, reshaped and masked before a row comes.
-        *[s for rel in d.copies for s in (*tables.empty(d, rel), *masking.trigger(d, rel))],
-        *masking.drop_unwanted(d), *roles.grants(d),
+        # 3. Target: each table to copy is emptied (its indexes wait for the copy),
+        #    reshaped and masked before a row comes; what production's definition gives
+        #    every table but its indexes; the read-only guard.
+        *[s for rel in d.copies for s in (
+            *indexes.drop_for_copy(d, rel), *definitions.drop_for_reshape(d, rel),
+            *tables.empty(d, rel), *masking.trigger(d, rel))],
+        *masking.drop_unwanted(d), *roles.grants(d), *definitions.converge(d),
+        *sequences.keep_ahead(d), *guard.install(d),
         # 4. Source: publications with their column lists and row filters; the slot.
         *publications.create_or_alter(d), *slot.converge(d),
-        # 5. Target: the subscription, and the copies.
-        *subscription.create_or_alter(d),
+        # 5. Target: the subscription, and the copies; indexes of tables copied already.
+        *subscription.create_or_alter(d), *indexes.build(d),
         # 6. What is no longer wanted.
-        *publications.drop_unused(d), *tables.drop_released(d), *tables.drop_unwanted(d),
-        *schema.drop(d),
+        *publications.drop_unused(d), *tables.drop_released(d), *indexes.drop_unwanted(d),
+        *guard.drop_unwanted(d), *tables.drop_unwanted(d), *schema.drop(d),
     ]
     return Plan(steps, d.copy_list())

@@ -50,6 +50,9 @@ class Step:
     transactional: bool = True  # False: must run outside a transaction block
     hazards: tuple[str, ...] = ()
     display: tuple[sql.Composable, ...] = ()  # shown instead (a password masked)
+    # Waits for a table's copy to be done (production's indexes): the plan after a
+    # setup may find such a step new, since a copy can finish while setup runs.
+    after_copy: bool = False
 
     def text(self) -> str:
         """The SQL as it will run, with secrets redacted; or what the step does."""
