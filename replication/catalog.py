@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import guard, records, slots, table_catalog, user_types
+from . import guard, pubsub, records, slots, table_catalog, user_types
 from .db import Database
 from .masking import TRIGGER_NAME
 from .model import (
@@ -19,8 +19,6 @@ from .model import (
     ConninfoDigest,
     Owner,
     Publication,
-    PublishedTable,
-    RelationSync,
     ReplicaIdentity,
     Role,
     RowFilter,
@@ -32,7 +30,7 @@ from .model import (
     TargetTable,
     UserType,
 )
-from .names import QualifiedName, operations_of
+from .names import QualifiedName
 from .table_model import GeneratedColumn, Index
 
 
@@ -129,33 +127,6 @@ def source_tables(db: Database, relations: Iterable[QualifiedName], oids: Iterab
             sequences=sequences.get(r["oid"], ()),
         )
     return tables
-
-
-def publications(db: Database, prefix: str) -> dict[str, Publication]:
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in db.query("catalog/publications", {"prefix": prefix + "_"}):
-        grouped[row["publication"]].append(row)
-    result = {}
-    for name, rows in grouped.items():
-        first = rows[0]
-        tables = tuple(
-            PublishedTable(
-                QualifiedName(r["schema"], r["name"]),
-                tuple(r["columns"]) if r["columns"] is not None else (),
-                r["row_filter"],
-            )
-            for r in rows
-            if r["name"] is not None
-        )
-        result[name] = Publication(
-            name=name,
-            operations=operations_of(first["pubinsert"], first["pubupdate"],
-                                     first["pubdelete"], first["pubtruncate"]),
-            tables=tables,
-            via_root=first["via_root"],
-            marker=first["comment"],
-        )
-    return result
 
 
 def target_tables(db: Database, relations: Iterable[QualifiedName],
@@ -263,31 +234,6 @@ def target_privileges(db: Database) -> TargetPrivileges:
     return TargetPrivileges(**row)
 
 
-def subscriptions(db: Database, prefix: str, *, with_conninfo: bool) -> dict[str, Subscription]:
-    rows = db.query("catalog/subscriptions", {"prefix": prefix + "_"})
-    conninfo = {r["name"]: r["conninfo"] for r in db.query(
-        "catalog/subscription_conninfo", {"prefix": prefix + "_"})} if with_conninfo else {}
-    states: dict[int, list[RelationSync]] = defaultdict(list)
-    if rows:
-        for s in db.query("catalog/subscription_tables", {"subids": [r["oid"] for r in rows]}):
-            states[s["subid"]].append(RelationSync(
-                QualifiedName(s["schema"], s["name"]), s["state"], s["rows_copied"],
-                s["copy_seconds"]))
-    return {
-        r["name"]: Subscription(
-            name=r["name"], slot_name=r["slot_name"],
-            publications=frozenset(r["publications"]), enabled=r["enabled"],
-            conninfo=conninfo.get(r["name"]), oid=r["oid"], worker_pid=r["worker_pid"],
-            apply_error_count=r["apply_error_count"] or 0,
-            sync_error_count=r["sync_error_count"] or 0,
-            disable_on_error=r["disable_on_error"],
-            worker_age_seconds=r["worker_age_seconds"],
-            table_states=tuple(states[r["oid"]]),
-        )
-        for r in rows
-    }
-
-
 @dataclass
 class SourceCatalog:
     info: ServerInfo
@@ -362,19 +308,12 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
     return SourceCatalog(
         info=server_info(db),
         tables=tables,
-        publications=publications(db, prefix),
+        publications=pubsub.publications(db, prefix),
         slots=slots.read(db, prefix),
         by_oid={t.oid: t for t in tables.values()},
-        pinned=pinned_columns(db, prefix),
+        pinned=pubsub.pinned_columns(db, prefix),
         types=user_types.read(db, oids=sorted(oids)) if oids else {},
     )
-
-
-def pinned_columns(db: Database, prefix: str) -> dict[QualifiedName, dict[str, list[str]]]:
-    found: dict[QualifiedName, dict[str, list[str]]] = defaultdict(dict)
-    for r in db.query("catalog/pinned_columns", {"prefix": prefix + "_"}):
-        found[QualifiedName(r["schema"], r["name"])][r["column_name"]] = r["publications"]
-    return dict(found)
 
 
 def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
@@ -392,7 +331,7 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         info=info,
         privileges=target_privileges(db),
         tables=target_tables(db, relations, identities),
-        subscriptions=subscriptions(db, prefix, with_conninfo=info.superuser),
+        subscriptions=pubsub.subscriptions(db, prefix, with_conninfo=info.superuser),
         schema_revision=revision,
         foreign_repl_schema=foreign,
         schemas={r["schema"] for r in schemas},

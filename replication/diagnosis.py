@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import slots
-from .catalog import SourceCatalog, TargetCatalog, subscriptions
+from .catalog import SourceCatalog, TargetCatalog
 from .columns import column_changes
 from .config import Config
 from .model import Slot, Subscription
 from .names import owns_publication, subscription_name
+from .pubsub import subscriptions
 
 if TYPE_CHECKING:
     from .session import Session

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .catalog import subscriptions
 from .errors import ReplError
 from .names import QualifiedName, subscription_name
+from .pubsub import subscriptions
 from .session import Session
 
 POLL_S = 0.5

@@ -22,11 +22,11 @@ import psycopg
 from psycopg import sql
 
 from . import decoding, slots
-from .catalog import subscriptions
 from .diagnosis import schema_differences, watch_subscription
 from .errors import SkipError
 from .model import Subscription
 from .names import subscription_name
+from .pubsub import subscriptions
 from .session import Session
 from .validate import SCHEMA_KINDS
 

@@ -180,17 +180,25 @@ def test_unreachable_target_is_reported_with_its_growing_slot(env_any, repl):
                    what="backlog applied")
 
 
-def watch_json(cfg, seconds: float) -> list[dict]:
-    """The reports `status --watch --json` printed in `seconds`, stopped with Ctrl-C."""
+def watch_json(cfg, reports: int) -> list[dict]:
+    """The reports `status --watch --json` printed until it had printed `reports` of them
+    (within a minute), then stopped with Ctrl-C."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "replication", "-c", str(cfg), "status", "--watch", "--json",
          "--interval", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(seconds)
+        wait_until(lambda: sum(line == "}\n" for line in lines) >= reports, 60,
+                   f"{reports} reports of status --watch")
     finally:
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(10)
+        stderr = proc.stderr.read()
     assert proc.returncode == 130, stderr
+    stdout = "".join(lines)
     return [json.loads(chunk) for chunk in re.split(r"(?<=\n})\n(?=\{)", stdout.strip())]
 
 
@@ -199,14 +207,14 @@ def test_status_watch_streams_reports_until_interrupted(env_any, repl):
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG % "{target:dev}")
     repl("setup", "--wait", "--timeout", "120", config=cfg)
-    reports = watch_json(cfg, 4)
+    reports = watch_json(cfg, 2)
     assert len(reports) >= 2 and all(r["format"] == 1 for r in reports)
 
     # A source that cannot be reached is a report of its own, and watching goes on.
     dead = env.write_config(CONFIG.replace('"{source}"', f'"host=127.0.0.1 port={free_port()} '
                                            'dbname=x user=postgres"') % "{target:dev}",
                             name="dead.yaml")
-    frames = watch_json(dead, 3)
+    frames = watch_json(dead, 2)
     assert len(frames) >= 2 and all(f["healthy"] is False for f in frames)
     assert all(f["error"].startswith("cannot connect to source") for f in frames)
 

@@ -412,8 +412,10 @@ def test_renames_on_production_are_followed_without_a_copy():
     moved = QualifiedName("app", "events")
     renamed_users = numbered(replace(plain, columns=(
         Column("id", "integer", True), Column("mail", "text"))), 16401)
-    want = replace(want, tables=(renamed_users, replace(numbered(events(), 16402),
-                                                        relation=moved)),
+    # Its identity sequence moved with it (SET SCHEMA moves what the table owns).
+    moved_events = replace(numbered(events(), 16402), relation=moved, sequences=(
+        events_seq(name=QualifiedName("app", "events_id_seq")),))
+    want = replace(want, tables=(renamed_users, moved_events),
                    publications=(pub(entries=(PublishedTable(USERS, ("id", "mail"), None),
                                               PublishedTable(moved, ("id", "kind"),
                                                              "(kind <> 'debug'::text)"))),),

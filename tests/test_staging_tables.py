@@ -197,7 +197,7 @@ def test_definitions_kept_in_step_and_what_cannot_be_computed_is_refused(env_any
     env = env_any
     env.run_source(SCHEMA)
     refused = env.write_config(REFUSED, "refused.yaml")
-    out = repl("check", config=refused, expect=1).stdout
+    out = repl("check", config=refused, expect=2).stdout
     assert re.search(r"column initials: a generated column is computed on the target, but "
                      r"it reads name, not replicated to this target", out), out
     assert "column double_score: is a generated column" in out

@@ -78,10 +78,15 @@ def applied(have: TargetState, want: TargetState, renames: list[Rename]) -> Targ
         columns = dict(r.columns)
         desired = want.table(r.new)
         assert desired is not None
+        # The sequences a table owns move with it to another schema (SET SCHEMA).
+        sequences = tuple(replace(s, name=QualifiedName(r.new.schema, s.name.name))
+                          for s in table.sequences) if r.old.schema != r.new.schema \
+            else table.sequences
         return replace(table, relation=r.new,
                        columns=tuple(replace(c, name=columns.get(c.name, c.name))
                                      for c in table.columns),
-                       mask_function=desired.mask_function if r.remask else table.mask_function)
+                       mask_function=desired.mask_function if r.remask else table.mask_function,
+                       sequences=sequences)
 
     def name(rel: QualifiedName) -> QualifiedName:
         return by_old[rel].new if rel in by_old else rel
