@@ -24,6 +24,8 @@ from .errors import ConfigError, ReplError, UsageError, ValidationFailed
 from .init_config import init as run_init
 from .preview import preview as run_preview
 from .redact import redact
+from .service import RunOptions, Service
+from .service.events import EventLog
 from .session import Asked, Session, configured_table
 from .skip import skip as run_skip
 from .status import StatusReport, fresh_report
@@ -61,7 +63,6 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 # What `check --strict` counts as problems: production columns and tables no config
 # classifies (unclassified, pending under `columns: all`, tables no target mentions).
 STRICT_KINDS = ("unclassified", "pending", "unmentioned")
-METRICS_WATCH_BUDGET_S = 4.0
 out = render.console()
 err = render.console(stderr=True)
 
@@ -71,9 +72,12 @@ def _global(ctx: typer.Context, config: ConfigOption = None) -> None:
     ctx.obj = {"config": config}
 
 
+def _config_path(ctx: typer.Context, option: str | None) -> Path:
+    return resolve_config_path(option or (ctx.obj or {}).get("config"), os.environ)
+
+
 def _config(ctx: typer.Context, option: str | None) -> Config:
-    chosen = option or (ctx.obj or {}).get("config")
-    config = load_config(resolve_config_path(chosen, os.environ), os.environ)
+    config = load_config(_config_path(ctx, option), os.environ)
     redact.add(*config.secrets())
     return config
 
@@ -278,7 +282,7 @@ def metrics(
         cfg = _config(ctx, config)
 
         def report() -> StatusReport:  # within Prometheus' default 10 s scrape timeout
-            return fresh_report(cfg, targets, watch_budget=METRICS_WATCH_BUDGET_S)
+            return fresh_report(cfg, targets, watch_budget=prometheus.WATCH_BUDGET_S)
 
         if port is None:
             out.print(redact(prometheus.scrape(report)), end="", markup=False,
@@ -287,6 +291,41 @@ def metrics(
         err.print(f"serving metrics on http://{host}:{port}/metrics (Ctrl-C stops)",
                   markup=False)
         prometheus.serve(report, host, port)
+        return EXIT_OK
+
+    _run(body)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    interval: Annotated[float, typer.Option(
+        min=0.1, help="Seconds between passes (sooner when something breaks).")] = 30.0,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve /metrics and /healthz on this port.", show_default=False)] = None,
+    metrics_host: Annotated[str, typer.Option(
+        help="With --metrics-port: the address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Keep every target converged, as a service: every interval what `setup` would do,
+    /metrics and /healthz, one JSON object per log line. One per config at a time (another
+    waits); SIGTERM or SIGINT finish the step in hand; SIGHUP reads the config again."""
+    log = EventLog(sys.stdout)
+
+    def body() -> int:
+        try:
+            cfg = _config(ctx, config)
+        except ConfigError as exc:  # as JSON too: every line run writes is
+            redact.add(*exc.secrets)
+            for line in exc.problems:
+                log("error", "config_invalid", line)
+            return EXIT_USAGE
+        try:
+            Service(_config_path(ctx, config), cfg,
+                    RunOptions(interval, metrics_host, metrics_port), log).run()
+        except ReplError as exc:
+            log("error", "fatal", str(exc))
+            return EXIT_PROBLEMS
         return EXIT_OK
 
     _run(body)
