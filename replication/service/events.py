@@ -20,6 +20,7 @@ from ..redact import redact_data
 
 FIELDS = ("time", "level", "event", "target", "table", "step", "message")
 # Problem.where: "source", "target dev", "target dev, table public.users, column email".
+_DIGITS = re.compile(r"\d+")
 _WHERE = re.compile(r"target (?P<target>[^,]+)(?:, table (?P<table>.+?))?(?:, column .+)?")
 
 
@@ -51,14 +52,16 @@ def located(where: str) -> dict[str, str | None]:
 
 
 class Findings:
-    """What needs a person, logged once when it appears and once when it is gone."""
+    """What needs a person, logged once when it appears and once when it is gone. A
+    finding is the same while only its figures change (bytes of WAL kept, errors
+    counted)."""
 
     def __init__(self, log: EventLog):
         self.log = log
         self.known: dict[str, Problem] = {}
 
     def update(self, found: list[Problem]) -> None:
-        now = {str(p): p for p in found}
+        now = {_DIGITS.sub("#", str(p)): p for p in found}
         for key, p in now.items():
             if key not in self.known:
                 self.log("error" if p.severity == "error" else "warning", "problem",

@@ -32,7 +32,7 @@ from ..plan import Plan, Step
 from ..problems import Problem
 from ..redact import redact
 from ..session import AS_CONFIGURED, Session
-from ..status import fresh_report
+from ..status import collect, fresh_report
 from .events import EventLog, Findings, LogReport
 from .health import Health
 from .lock import RunLock, application_name
@@ -91,7 +91,8 @@ class Service:
     def __init__(self, path: Path, config: Config, options: RunOptions, log: EventLog):
         self.path, self.config, self.options, self.log = path, config, options, log
         self.health = Health(options.interval)
-        self.findings = Findings(log)
+        self.findings = Findings(log)  # what check and setup find
+        self.troubles = Findings(log)  # what status finds that a pass cannot heal
         self.stop, self.reload, self.wake = threading.Event(), threading.Event(), threading.Event()
         self.session: Session | None = None  # the pass under way, for a cancel
         self.lock = RunLock(config.source.dsn, config.name, self._lost)
@@ -117,7 +118,7 @@ class Service:
                 self.health.role = "stopping"
                 self.lock.release()
                 watcher.close()
-                self.log("info", "stopped", "the lock is released; nothing is left under way")
+                self.log("info", "stopped", "repl run exits; nothing it started is left under way")
 
     @contextlib.contextmanager
     def _serving(self) -> Iterator[None]:
@@ -256,6 +257,8 @@ class Service:
                     plan = workflow.setup(session, FencedReport(report, self._fence),
                                           AS_CONFIGURED, snap)
                     planned_nothing = plan.empty
+                    if (alarm and plan.empty) or self.troubles.known:
+                        self._diagnose(session)
                     if session.unreachable:
                         error = f"target(s) {', '.join(session.unreachable)} cannot be reached"
                 finally:
@@ -274,6 +277,8 @@ class Service:
             error = redact(str(exc)).strip()
             if not self.lock.held:
                 error = f"the lock was lost during the pass: {error}"
+        except Exception as exc:  # noqa: BLE001 - a service logs its own bug and goes on
+            error = redact(f"internal error: {type(exc).__name__}: {exc}")
         ok = error is None
         self.failures = 0 if ok else self.failures + 1
         self.health.passed(ok, time.monotonic() - started, report.steps, report.copies,
@@ -281,6 +286,15 @@ class Service:
         if not ok:
             self.log("error", "pass_failed", f"{error}; retrying in {self._backoff():g} s")
         return ok, planned_nothing
+
+    def _diagnose(self, session: Session) -> None:
+        """What a pass cannot heal (an apply conflict, a subscription stuck on a change
+        production made), as `status` tells it, with the way out: logged when it appears
+        and when it is gone. Asked after an alarm that found nothing to do, and at every
+        pass while something is known."""
+        report = collect(session, watch_budget=metrics.WATCH_BUDGET_S)
+        self.troubles.update([Problem("error", f"target {t.target}", message, kind="status")
+                              for t in report.targets for message in t.problems])
 
     def _between(self, watcher: Watcher, seconds: float) -> bool:
         """Wait up to `seconds`, taking the pulse; True when an alarm cuts the wait short.
