@@ -7,8 +7,9 @@ a pass at once when something broke. It logs JSON events, serves `/metrics` and
 retried with backoff (1, 2, 4... seconds, at most the interval).
 
 SIGTERM and SIGINT: the step in hand finishes (a wait inside a step is cut short, which
-the plan allows: an interrupted setup converges), then the process exits. SIGHUP: the
-config file is read again; one that does not validate is logged and the old one kept.
+the plan allows: an interrupted setup converges), then the process exits; a second
+Ctrl-C abandons the step in hand (exit 130). SIGHUP: the config file is read again; one
+that does not validate is logged and the old one kept.
 """
 
 from __future__ import annotations
@@ -143,9 +144,12 @@ class Service:
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
         def stop(signum: int, _frame) -> None:
-            if not self.stop.is_set():
-                self.log("info", "stopping", f"{signal.Signals(signum).name}: the step in "
-                                             "hand finishes, then repl run exits")
+            if self.stop.is_set():
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt  # a second Ctrl-C: the step in hand is abandoned
+                return
+            self.log("info", "stopping", f"{signal.Signals(signum).name}: the step in hand "
+                                         "finishes, then repl run exits")
             self.stop.set()
             self.wake.set()
 
