@@ -329,7 +329,8 @@ targets:
 def test_one_run_per_config_takeover_and_a_source_restart(tmp_path):
     """A second process waits, naming the holder, and does nothing; a SIGKILL of the
     holder lets it take over within two intervals; it rides out a restart of the source
-    (one cluster here: the target restarts too), /healthz unhealthy and back."""
+    (one cluster here: the target restarts too), /healthz unhealthy and back. A failed
+    step is reported and retried."""
     major = installations()[-1].major
     interval = 2
     with private_cluster(major, {"wal_retrieve_retry_interval": "1s"}, "repl-run-",
@@ -363,6 +364,19 @@ def test_one_run_per_config_takeover_and_a_source_restart(tmp_path):
                 time.sleep(2 * interval)  # a pass or two more: nothing is done twice
                 assert setup_runs(dev) - before[0] == len(first.events("applied")) - before[1]
             assert len(first.events("applied")) > before[1]
+
+            # A step that fails (production's table locked past repl's lock_timeout) is
+            # reported and retried until it succeeds; the guard holds raw values back.
+            with admin(cluster.dsn("prod")) as src, admin(cluster.dsn("staging")) as dev:
+                mark = len(first.events())
+                with src.transaction():
+                    src.execute("LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE")
+                    dev.execute("ALTER TABLE public.users DISABLE TRIGGER repl_mask")
+                    failed = first.wait_for("pass_failed", since=mark, timeout=60)["message"]
+                    assert "lock timeout" in failed and "retrying in" in failed
+                wait_until(lambda: trigger_state(dev) == [("A",)] and ready(dev, 1), 60,
+                           "the step done once the lock is gone")
+                assert not raw_emails(src, dev)
             assert not second.events("step") and not second.events("lock_acquired")
 
             killed = time.time()
