@@ -379,29 +379,45 @@ def test_one_run_per_config_takeover_and_a_source_restart(tmp_path):
                 assert not raw_emails(src, dev)
             assert not second.events("step") and not second.events("lock_acquired")
 
+            # The holder's session ends under it (as when the source frees the lock of a
+            # holder it lost sight of): it stops acting at once, the other takes over,
+            # and the former holder waits in turn, naming the new one.
+            with admin(cluster.dsn("prod")) as src:
+                src.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "application_name = %s", (application_name(first.proc.pid),))
+            second.wait_for("lock_acquired", timeout=30)
+            lost = first.wait_for("lock_lost", timeout=30)
+            waiting = first.wait_for("lock_waiting", timeout=30)["message"]
+            assert f"process {second.proc.pid} on host" in waiting
+            after = first.events()[first.events().index(lost):]
+            assert not [e for e in after if e["event"] in ("step", "lock_acquired")]
+
+            # The holder killed: the other takes over within two intervals.
+            holder, standby = second, first
             killed = time.time()
-            first.proc.kill()
-            taken = second.wait_for("lock_acquired", timeout=30)
+            holder.proc.kill()
+            taken = standby.wait_for("lock_acquired", since=standby.events().index(lost),
+                                     timeout=30)
             took = datetime.fromisoformat(taken["time"]).timestamp() - killed
             assert took <= 2 * interval, f"took over after {took:.1f} s"
-            wait_until(lambda: healthy(second, "acting"), 60, "healthy, acting")
+            wait_until(lambda: healthy(standby, "acting"), 60, "healthy, acting")
 
             # The source restarts: logged, retried, unhealthy meanwhile; then healthy.
-            mark = len(second.events())
+            mark = len(standby.events())
             cluster.stop("fast")
-            wait_until(lambda: second.health()[0] == 503, 30, "unhealthy while it is down")
-            second.wait_for("unreachable", since=mark)
+            wait_until(lambda: standby.health()[0] == 503, 30, "unhealthy while it is down")
+            standby.wait_for("unreachable", since=mark)
             cluster.start()
-            wait_until(lambda: second.health()[0] == 200, 90, "healthy again")
+            wait_until(lambda: standby.health()[0] == 200, 90, "healthy again")
             with admin(cluster.dsn("staging")) as dev, admin(cluster.dsn("prod")) as src:
                 src.execute("INSERT INTO public.users VALUES (500, 'x', 'late@corp.example', 'DE')")
                 wait_until(lambda: rows(dev, "SELECT email <> 'late@corp.example' FROM "
                                              "public.users WHERE id = 500") == [(True,)],
                            60, "replication carries on, masked")
-            assert "repl_reconcile_failures_total" in second.metrics()
+            assert "repl_reconcile_failures_total" in standby.metrics()
 
             started = time.monotonic()
-            assert second.stop() == 0
+            assert standby.stop() == 0
             assert time.monotonic() - started < 10
             for run in (first, second):
                 run.assert_clean()

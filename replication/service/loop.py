@@ -41,6 +41,9 @@ from .pulse import Watcher, alarms, copies_finished
 
 PULSE_S = 1.0  # between passes, the databases' pulse is taken this often
 LOCK_POLL_S = 1.0  # a process waiting for the lock tries this often (at most the interval)
+# A process that lost the lock lets one that waits take it first: the loss may say
+# that this one is the unwell one (cut off, or too slow to keep its heartbeat).
+LOST_WAIT_S = 2 * LOCK_POLL_S
 BACKOFF_FIRST_S = 1.0
 
 
@@ -186,8 +189,11 @@ class Service:
                 if self.lock.was_taken:
                     self.log("error", "lock_lost", "this process lost the lock of config "
                              f"{self.config.name} on the source: it stopped acting, and tries "
-                             "to take the lock again")
+                             f"to take the lock again in {LOST_WAIT_S:g} s")
                     self.health.unreachable("the lock was lost")
+                    self.lock.release()
+                    self._sleep(LOST_WAIT_S)  # a process waiting for the lock goes first
+                    continue
                 if wait := self._take_lock():
                     self._sleep(wait)
                     continue
