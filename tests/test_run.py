@@ -383,10 +383,12 @@ def test_one_run_per_config_takeover_and_a_source_restart(tmp_path):
             # holder it lost sight of): it stops acting at once, the other takes over,
             # and the former holder waits in turn, naming the new one.
             with admin(cluster.dsn("prod")) as src:
-                src.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
-                            "application_name = %s", (application_name(first.proc.pid),))
-            second.wait_for("lock_acquired", timeout=30)
+                wait_until(lambda: rows(src, "SELECT pg_terminate_backend(pid) FROM "
+                                             "pg_stat_activity WHERE application_name = %s",
+                                        (application_name(first.proc.pid),)) == [(True,)],
+                           30, "the holder's lock session ended")
             lost = first.wait_for("lock_lost", timeout=30)
+            second.wait_for("lock_acquired", timeout=30)
             waiting = first.wait_for("lock_waiting", timeout=30)["message"]
             assert f"process {second.proc.pid} on host" in waiting
             after = first.events()[first.events().index(lost):]
