@@ -109,16 +109,15 @@ def dsn_problem(dsn: str) -> str | None:
     return None
 
 
-def connect(dsn: str, label: str, *, source: bool = False) -> Database:
+def connect(dsn: str, label: str, *, source: bool = False, **options: Any) -> Database:
+    """An autocommit connection; `options` are libpq connection parameters that take
+    precedence over the DSN's (`repl run`'s lock: its own application_name, keepalives)."""
     if problem := dsn_problem(dsn):
         raise ConnectError(f"cannot connect to {label}: {problem}")
     try:
-        conn = psycopg.connect(
-            dsn,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            application_name=APPLICATION_NAME,
-        )
+        conn = psycopg.connect(dsn, autocommit=True, **{
+            "connect_timeout": CONNECT_TIMEOUT_S, "application_name": APPLICATION_NAME,
+            **options})
     except psycopg.Error as exc:
         raise ConnectError(f"cannot connect to {label}: {redact(str(exc)).strip()}") from None
     # Types and expressions read from the catalogs come out schema-qualified unless they

@@ -2,7 +2,8 @@
 or served over HTTP so that existing dashboards and alerts can scrape it.
 
 Every figure comes from the same `StatusReport` as `repl status`: a scrape runs one
-status collection with fresh connections.
+status collection with fresh connections. `repl run` serves the same families, followed
+by its own (`service/health.py`), and a `/healthz` beside them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from .redact import redact
 from .status import SYNC_STATES, StatusReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# How long a scrape may watch a suspect subscription: the whole collection must answer
+# within Prometheus' default 10 s scrape timeout.
+WATCH_BUDGET_S = 4.0
 
 # name -> (type, help)
 FAMILIES: dict[str, tuple[str, str]] = {
@@ -57,8 +61,7 @@ def _sample(name: str, labels: dict[str, str], value: float | int | bool) -> str
     return f"{name}{{{inner}}} {text}" if inner else f"{name} {text}"
 
 
-def _samples(report: StatusReport | None, seconds: float
-             ) -> Iterable[tuple[str, dict[str, str], float | int | bool]]:
+def _samples(report: StatusReport | None, seconds: float) -> Iterable[Sample]:
     yield "repl_up", {}, report is not None
     yield "repl_collect_seconds", {}, round(seconds, 6)
     if report is None:
@@ -97,17 +100,26 @@ def _samples(report: StatusReport | None, seconds: float
                 yield "repl_table_copy_eta_seconds", table, round(ts.eta_seconds, 1)
 
 
-def exposition(report: StatusReport | None, seconds: float = 0.0) -> str:
-    """The metrics of `report` (None: the source could not be reached) as text."""
-    by_family: dict[str, list[str]] = {name: [] for name in FAMILIES}
-    for name, labels, value in _samples(report, seconds):
+Sample = tuple[str, dict[str, str], float | int | bool]
+
+
+def render(families: dict[str, tuple[str, str]], samples: Iterable[Sample]) -> str:
+    """Samples as exposition text, grouped by family in the order of `families` (name ->
+    (type, help)), each family that has a sample under its HELP and TYPE lines."""
+    by_family: dict[str, list[str]] = {name: [] for name in families}
+    for name, labels, value in samples:
         by_family[name].append(_sample(name, labels, value))
     lines = []
-    for name, samples in by_family.items():
-        if samples:
-            kind, text = FAMILIES[name]
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *samples]
-    return "\n".join(lines) + "\n"
+    for name, found in by_family.items():
+        if found:
+            kind, text = families[name]
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", *found]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def exposition(report: StatusReport | None, seconds: float = 0.0) -> str:
+    """The metrics of `report` (None: the source could not be reached) as text."""
+    return render(FAMILIES, _samples(report, seconds))
 
 
 def scrape(collect: Callable[[], StatusReport]) -> str:
@@ -120,21 +132,38 @@ def scrape(collect: Callable[[], StatusReport]) -> str:
     return exposition(report, time.monotonic() - started)
 
 
-def serve(collect: Callable[[], StatusReport], host: str, port: int,
-          ready: threading.Event | None = None,
-          stop: threading.Event | None = None) -> None:
-    """Serve /metrics on host:port until `stop` is set (or forever)."""
+# Another page served beside /metrics: its status code, content type and body.
+Page = Callable[[], tuple[int, str, str]]
+
+
+def listen(collect: Callable[[], StatusReport], host: str, port: int, *,
+           more: Callable[[], str] | None = None,
+           pages: dict[str, Page] | None = None) -> ThreadingHTTPServer:
+    """An HTTP server bound to host:port (OSError if it cannot be) whose serve_forever()
+    answers /metrics: one status collection per scrape, followed by `more` (families of
+    the caller's own). `pages`: other paths, answered without waiting for a scrape under
+    way (a health check must not queue behind a slow status collection)."""
     lock = threading.Lock()  # one collection at a time: scrapes must not pile up
+    pages = dict(pages or {})
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+            path = self.path.split("?", 1)[0]
+            if path in pages:
+                code, kind, text = pages[path]()
+                self._answer(code, kind, text)
+                return
+            if path not in ("/metrics", "/"):
                 self.send_error(404)
                 return
             with lock:
-                body = redact(scrape(collect)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
+                text = scrape(collect) + (more() if more else "")
+            self._answer(200, CONTENT_TYPE, text)
+
+        def _answer(self, code: int, kind: str, text: str) -> None:
+            body = redact(text).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -142,7 +171,14 @@ def serve(collect: Callable[[], StatusReport], host: str, port: int,
         def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet
             pass
 
-    with ThreadingHTTPServer((host, port), Handler) as server:
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def serve(collect: Callable[[], StatusReport], host: str, port: int,
+          ready: threading.Event | None = None,
+          stop: threading.Event | None = None) -> None:
+    """Serve /metrics on host:port until `stop` is set (or forever)."""
+    with listen(collect, host, port) as server:
         if ready is not None:
             ready.set()
         if stop is None:

@@ -229,15 +229,16 @@ def servers() -> Iterator[Servers]:
 
 
 @contextlib.contextmanager
-def private_cluster(major: int, settings: dict[str, str], prefix: str
-                    ) -> Iterator[LocalCluster]:
+def private_cluster(major: int, settings: dict[str, str], prefix: str,
+                    password: str | None = None) -> Iterator[LocalCluster]:
     """A started cluster of a test's own (for settings the shared ones must not get),
     destroyed afterwards, also on failure. Under /tmp, not pytest's private tmp_path:
-    the server's account must reach it. Only for tests marked slow."""
+    the server's account must reach it. Only for tests marked slow. With `password`,
+    TCP connections need it (`cluster.dsn()` carries it)."""
     inst = next(i for i in installations() if i.major == major)
     cluster = LocalCluster(inst, Path(tempfile.mkdtemp(prefix=prefix)) / "data")
     try:
-        cluster.init({"fsync": "off", **settings})
+        cluster.init({"fsync": "off", **settings}, password=password)
         cluster.start()
         yield cluster
     finally:

@@ -8,7 +8,9 @@ against the demo, the CLI and the README.
 from __future__ import annotations
 
 import re
-import shlex
+import subprocess
+import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -18,8 +20,11 @@ import yaml
 from psycopg.conninfo import conninfo_to_dict
 
 from replication.cli import app
+from replication.cluster import free_port
 from replication.config_file import parse_config
 from replication.demo import DATABASES, config_text
+from replication.metrics import listen
+from replication.service.health import Health
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (ROOT / "docker-compose.yaml").read_text()
@@ -152,25 +157,70 @@ def test_compose_repl_service_waits_for_healthy_servers():
     assert repl["build"] == "."
     assert repl["depends_on"] == {name: {"condition": "service_healthy"}
                                   for name in DATABASE_SERVICES}
-    assert repl["restart"] == "on-failure"  # setup is idempotent: a rerun converges
+    assert repl["restart"] == "on-failure"  # a pass is idempotent: a rerun converges
 
 
-def test_compose_repl_service_sets_up_then_watches_with_real_options():
-    shell, flag, script = SERVICES["repl"]["command"]
-    assert (shell, flag) == ("sh", "-c")
-    commands = [shlex.split(part) for part in script.split("&&")]
-    assert [c[:2] for c in commands] == [["repl", "setup"], ["exec", "repl"]]
-    setup, watch = commands[0][1:], commands[1][2:]
-    assert setup == ["setup", "--wait"] and watch[:2] == ["status", "--watch"]
+def test_compose_repl_service_runs_repl_run_with_real_options():
+    command = SERVICES["repl"]["command"]
+    assert command[:2] == ["repl", "run"]
     cli = typer.main.get_command(app)
-    for argv in (setup, watch):
-        options = {o for p in cli.commands[argv[0]].params for o in p.opts}
-        given = {a for a in argv[1:] if a.startswith("-")}
-        assert given <= options, (argv, given - options)
-    assert float(watch[watch.index("--interval") + 1]) > 0
+    options = {o for p in cli.commands["run"].params for o in p.opts}
+    given = {a for a in command[2:] if a.startswith("-")}
+    assert given <= options, given - options
+    assert float(command[command.index("--interval") + 1]) > 0
+    # Published for the host: it must listen beyond the container's loopback.
+    assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
+    port = int(command[command.index("--metrics-port") + 1])
+    assert SERVICES["repl"]["ports"] == [f"{port}:{port}"]
+    assert f"localhost:{port}/metrics" in COMPOSE_TEXT
     readme = " ".join(README.split())
-    assert "runs `repl setup --wait` then `repl status --watch` with " \
-        "`examples/docker/repl.yaml`" in readme
+    assert "runs `repl run` with `examples/docker/repl.yaml`" in readme
+    assert f"`/metrics` is on host port {port}" in readme
+
+
+def metrics_port() -> int:
+    command = SERVICES["repl"]["command"]
+    return int(command[command.index("--metrics-port") + 1])
+
+
+def test_compose_repl_service_is_healthy_by_its_healthz():
+    repl = SERVICES["repl"]
+    health = repl["healthcheck"]
+    kind, tool, flag, script = health["test"]
+    assert (kind, tool, flag) == ("CMD", "python", "-c")  # no curl in python:3.11-slim
+    assert f"http://127.0.0.1:{metrics_port()}/healthz" in script
+    for key in ("interval", "timeout", "start_period"):
+        assert DURATION.fullmatch(health[key]), (key, health[key])
+    assert health["retries"] > 0
+    # SIGTERM lets the step in hand finish: more than docker's default 10 s for it.
+    grace = repl["stop_grace_period"]
+    assert DURATION.fullmatch(grace) and grace.endswith("s") and int(grace[:-1]) >= 30
+
+
+def test_compose_healthcheck_script_fails_on_503_and_passes_on_200():
+    """The check's own Python, against repl run's /healthz as served (no database: a
+    health page never collects a status)."""
+    script = SERVICES["repl"]["healthcheck"]["test"][3]
+    health = Health(interval=10)
+    port = free_port()
+    server = listen(lambda: None, "127.0.0.1", port, pages={"/healthz": health.healthz})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ask = script.replace(f":{metrics_port()}/", f":{port}/")
+
+        def check() -> int:
+            return subprocess.run([sys.executable, "-c", ask], capture_output=True,
+                                  timeout=30).returncode
+
+        assert check() != 0  # no pass yet: 503
+        health.acting()
+        health.passed(True, 0.1, 0, 0, alarm=False)
+        assert check() == 0
+        health.passed(False, 0.1, 0, 0, alarm=False, error="cannot connect to source")
+        assert check() != 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_compose_repl_service_reads_the_example_config():

@@ -3,8 +3,8 @@ exit. Exit codes are decided here only: 0 success, 1 problems found, 2 usage or 
 
 This module holds the application, the options commands share and the mapping of
 repl's errors to exit codes; the commands live in converge.py (check, plan, setup,
-resync, skip, teardown), observe.py (status, metrics, verify, preview) and tools.py
-(init, demo).
+resync, skip, teardown), observe.py (status, metrics, verify, preview), service.py (run)
+and tools.py (init, demo).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import psycopg
@@ -53,7 +54,6 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 # What `check --strict` counts as problems: production columns and tables no config
 # classifies (unclassified, pending under `columns: all`, tables no target mentions).
 STRICT_KINDS = ("unclassified", "pending", "unmentioned")
-METRICS_WATCH_BUDGET_S = 4.0
 out = render.console()
 err = render.console(stderr=True)
 
@@ -63,9 +63,12 @@ def _global(ctx: typer.Context, config: ConfigOption = None) -> None:
     ctx.obj = {"config": config}
 
 
+def _config_path(ctx: typer.Context, option: str | None) -> Path:
+    return resolve_config_path(option or (ctx.obj or {}).get("config"), os.environ)
+
+
 def _config(ctx: typer.Context, option: str | None) -> Config:
-    chosen = option or (ctx.obj or {}).get("config")
-    config = load_config(resolve_config_path(chosen, os.environ), os.environ)
+    config = load_config(_config_path(ctx, option), os.environ)
     redact.add(*config.secrets())
     return config
 
@@ -115,4 +118,4 @@ if __name__ == "__main__":
 
 
 # The commands register themselves on `app` when imported.
-from . import converge, observe, tools  # noqa: E402, F401
+from . import converge, observe, service, tools  # noqa: E402, F401

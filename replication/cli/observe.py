@@ -19,7 +19,6 @@ from ..watching import watch_status
 from . import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    METRICS_WATCH_BUDGET_S,
     ConfigOption,
     JsonOption,
     Targets,
@@ -77,7 +76,7 @@ def metrics(
         cfg = _config(ctx, config)
 
         def report() -> StatusReport:  # within Prometheus' default 10 s scrape timeout
-            return fresh_report(cfg, targets, watch_budget=METRICS_WATCH_BUDGET_S)
+            return fresh_report(cfg, targets, watch_budget=prometheus.WATCH_BUDGET_S)
 
         if port is None:
             out.print(redact(prometheus.scrape(report)), end="", markup=False,
