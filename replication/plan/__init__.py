@@ -12,21 +12,8 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
-from . import (
-    definitions,
-    guard,
-    indexes,
-    masking,
-    publications,
-    renames,
-    roles,
-    schema,
-    sequences,
-    slot,
-    subscription,
-    tables,
-    types,
-)
+from . import (definitions, guard, indexes, masking, publications, renames,
+               roles, schema, sequences, slot, subscription, tables, types)
 from .diff import Copy, TargetDiff
 from .steps import SOURCE, Plan, Step, merge
 
