@@ -17,6 +17,7 @@ from .masking import TRIGGER_NAME
 from .model import (
     Column,
     ConninfoDigest,
+    InitialCopy,
     Owner,
     Publication,
     ReplicaIdentity,
@@ -31,6 +32,7 @@ from .model import (
     UserType,
 )
 from .names import QualifiedName
+from .snapshot_copy import SNAPSHOT_APPLICATION
 from .table_model import GeneratedColumn, Index
 
 
@@ -255,6 +257,8 @@ class SourceCatalog:
     # The user types of the tables' columns and those they need, by OID (an array's or a
     # multirange's OID maps to the type it stands for): user_types.read
     types: dict[int, UserType] = field(default_factory=dict)
+    # The walsenders holding the snapshot an initial copy reads (a copy under way).
+    snapshot_holders: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -284,6 +288,8 @@ class TargetCatalog:
     identities: dict[QualifiedName, TableIdentity] = field(default_factory=dict)
     type_identities: dict[tuple[str, str], int] = field(default_factory=dict)
     guard_function: str | None = None  # body of repl.read_only_guard(), if installed
+    # The last initial copy from a snapshot, per table (repl.initial_copy).
+    initial_copies: dict[QualifiedName, InitialCopy] = field(default_factory=dict)
 
     def identity_of(self, source_oid: int) -> TableIdentity | None:
         """The record of the target table that replicates the source table `source_oid`."""
@@ -313,6 +319,7 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
         by_oid={t.oid: t for t in tables.values()},
         pinned=pubsub.pinned_columns(db, prefix),
         types=user_types.read(db, oids=sorted(oids)) if oids else {},
+        snapshot_holders=slots.snapshot_holders(db, SNAPSHOT_APPLICATION),
     )
 
 
@@ -348,4 +355,5 @@ def read_target(db: Database, prefix: str, relations: Iterable[QualifiedName],
         conninfo_digests=records.conninfo_digests(db, revision),
         identities=identities,
         type_identities=recorded_types,
+        initial_copies=records.initial_copies(db, revision),
     )

@@ -14,7 +14,7 @@ from .errors import MigrationError
 from .resources import resource_dir
 
 # The newest revision in alembic/versions: update it with every new migration.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def head_revision() -> str:

@@ -177,6 +177,19 @@ COPYING = ("i", "d", "f")
 
 
 @dataclass(frozen=True)
+class InitialCopy:
+    """One table's initial copy from an exported snapshot (repl.initial_copy)."""
+    slot: str
+    walsender_pid: int  # on the source: the connection holding the snapshot
+    chunks: int
+    chunks_done: int
+    rows_copied: int
+    estimated_rows: int | None
+    seconds: float
+    finished: bool
+
+
+@dataclass(frozen=True)
 class RelationSync:
     """One table of a subscription (pg_subscription_rel), with its running COPY if any."""
     relation: QualifiedName

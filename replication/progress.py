@@ -16,6 +16,7 @@ from .errors import ReplError
 from .names import QualifiedName, subscription_name
 from .pubsub import subscriptions
 from .session import Session
+from .snapshot_copy import Progress as CopyProgress
 
 POLL_S = 0.5
 # A wait stops when no table's state or row count moved for this long (a copy of one big
@@ -120,3 +121,37 @@ def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], 
                 raise ReplError(f"tables not ready after {timeout:.0f} s: {waiting}; "
                                 "`repl status` shows their state and error counts")
             time.sleep(POLL_S)
+
+
+class CopyBars:
+    """An initial copy from a snapshot as `setup` shows it while it runs: a bar per table
+    on a terminal (rows copied of estimated), else a line per table copied. Told from the
+    copy's worker threads (rich's Progress and Console lock for themselves)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
+                             TimeElapsedColumn(), console=console,
+                             disable=not console.is_terminal)
+        self.tasks: dict[tuple[str, QualifiedName], int] = {}
+
+    def __enter__(self) -> CopyBars:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bars.__exit__(*exc)
+
+    def __call__(self, target: str, p: CopyProgress) -> None:
+        key = (target, p.relation)
+        total = max(p.estimated_rows or 0, p.rows_copied, 1)
+        done = total if p.finished else p.rows_copied
+        state = "copied" if p.finished else f"{p.chunks_done}/{p.chunks} chunks"
+        if key not in self.tasks:
+            self.tasks[key] = self.bars.add_task(f"{target}: {p.relation}", total=total,
+                                                 state=state)
+        self.bars.update(self.tasks[key], total=total, completed=done, state=state)
+        if p.finished is not None and not self.console.is_terminal:
+            self.console.print(f"{target}: {p.relation} copied, {p.rows_copied} rows in "
+                               f"{p.finished - p.started:.1f} s ({p.chunks} chunk(s))")

@@ -11,6 +11,7 @@ from .migrations import is_revision, newer_revision
 from .model import (
     ColumnIdentity,
     ConninfoDigest,
+    InitialCopy,
     Owner,
     RowFilter,
     TableIdentity,
@@ -20,7 +21,7 @@ from .names import QualifiedName
 # The revision of the `repl` schema (alembic/versions) that made each of repl's state tables.
 STATE_TABLES = {"secret": "0002", "managed_role": "0003", "row_filter": "0004",
                 "subscription_conninfo": "0005", "owner": "0006", "replicated_table": "0007",
-                "replicated_type": "0007"}
+                "replicated_type": "0007", "initial_copy": "0008"}
 
 
 def state_table(db: Database, revision: str | None, table: str) -> bool:
@@ -113,3 +114,15 @@ def repl_schema(db: Database) -> tuple[str | None, bool]:
     if revision is None or not is_revision(revision):
         return None, True
     return revision, False
+
+
+def initial_copies(db: Database, revision: str | None) -> dict[QualifiedName, InitialCopy]:
+    """The last initial copy from a snapshot, per table (replication/snapshot_copy.py)."""
+    if not state_table(db, revision, "initial_copy"):
+        return {}
+    return {QualifiedName(r["schema_name"], r["table_name"]): InitialCopy(
+                slot=r["slot_name"], walsender_pid=r["walsender_pid"], chunks=r["chunks"],
+                chunks_done=r["chunks_done"], rows_copied=r["rows_copied"],
+                estimated_rows=r["estimated_rows"], seconds=r["seconds"],
+                finished=r["finished"])
+            for r in db.query("catalog/initial_copy")}

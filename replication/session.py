@@ -28,6 +28,8 @@ from .server_checks import (
     check_source_server,
     check_target_server,
 )
+from .snapshot_copy import FROM_SNAPSHOT, CopyOptions
+from .snapshot_copy import Progress as CopyProgress
 from .state import Desired, actual, desired, subscriber_conninfo
 from .validate import check_config, unclassified_columns
 
@@ -39,6 +41,7 @@ class Asked:
     resync: frozenset[QualifiedName] = frozenset()  # tables to copy again anyway
     accept_new_columns: bool = False  # columns production added under `columns: all`
     drop_columns: bool = False  # target columns no longer replicated are dropped
+    copy: CopyOptions = FROM_SNAPSHOT  # how a new target's tables are first copied
 
 
 AS_CONFIGURED = Asked()  # nothing beyond the config
@@ -92,6 +95,8 @@ class Session:
         # target_names (so the rest of the session works on the others) and kept here.
         self.targets_optional = targets_optional
         self.unreachable: dict[str, ConnectError] = {}
+        # Told of an initial copy's progress (target, progress), if anyone listens.
+        self.copy_report: Callable[[str, CopyProgress], None] | None = None
 
     def __enter__(self) -> Session:
         try:
@@ -132,6 +137,9 @@ class Session:
 
     def stall_check(self, target: str) -> Callable[[], str | None]:
         return ApplyStall(self, target)
+
+    def interrupted(self) -> str | None:
+        return None  # a command stops on Ctrl-C; `repl run` says more (service/loop.py)
 
     def dsn(self, name: str) -> str:
         return self.config.source.dsn if name == "source" else self.config.targets[name].dsn
@@ -289,7 +297,8 @@ class Session:
         a snapshot without errors."""
         want, have = self.states(snap, asked)
         return {
-            n: plan_target(want.states[n], have[n], snap.targets[n].schemas, asked.resync)
+            n: plan_target(want.states[n], have[n], snap.targets[n].schemas, asked.resync,
+                           asked.copy)
             for n in self.target_names
         }, want.notes
 

@@ -81,6 +81,12 @@ def confirmed_lsn(db: Database, slot: str) -> str | None:
     return rows[0]["confirmed_flush_lsn"] if rows else None
 
 
+def snapshot_holders(db: Database, application: str) -> frozenset[int]:
+    """The pids of the walsenders that hold an initial copy's snapshot (snapshot_copy)."""
+    return frozenset(r["pid"] for r in db.query("slots/snapshot_holders",
+                                                {"application": application}))
+
+
 def current_lsn(db: Database) -> str:
     return db.query("slots/current_lsn")[0]["lsn"]
 

@@ -51,7 +51,9 @@ WAL_BUDGET_WARNING = 0.75
 @dataclass
 class TableStatus:
     table: str
-    state: str  # one of SYNC_STATES' values, or "missing" (not in the subscription)
+    # One of SYNC_STATES' values, or "missing" (not in the subscription); an initial
+    # copy from a snapshot: "copying", "copied" (the subscription comes next), "interrupted".
+    state: str
     rows_copied: int | None  # while its copy runs
     estimated_rows: int | None  # of the source table (pg_class.reltuples), before filtering
     copy_seconds: float | None = None
@@ -250,7 +252,23 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
     )
     problems = status.problems
     schema = schema_differences(config, name, snap.source, cat)
-    if sub is None:
+    copies = cat.initial_copies if sub is None else {}
+    under_way = bool(copies) and {c.walsender_pid for c in copies.values()} <= \
+        snap.source.snapshot_holders
+    if copies:
+        done = sum(c.chunks_done for c in copies.values())
+        chunks = sum(c.chunks for c in copies.values())
+        copied = sum(c.rows_copied for c in copies.values())
+        if under_way:
+            problems.append(f"the initial copy from a snapshot of the source is under way "
+                            f"({done} of {chunks} chunks, {copied} rows); `repl setup` "
+                            f"creates subscription {sub_name} once it is done")
+        else:
+            problems.append(f"subscription {sub_name} does not exist: the initial copy "
+                            f"from a snapshot stopped at {done} of {chunks} chunks (its "
+                            "`repl setup` was interrupted); `repl setup` empties the tables "
+                            "and copies them again")
+    elif sub is None:
         problems.append(f"subscription {sub_name} does not exist; run `repl setup`")
     else:
         failing = apply_failing(sub, slot, watch)
@@ -288,9 +306,15 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                          sync.rows_copied if sync else None,
                          src.estimated_rows if src else None,
                          sync.copy_seconds if sync and sync.rows_copied is not None else None)
+        if (initial := copies.get(relation)) is not None:  # from a snapshot, by repl setup
+            ts.state = ("copied" if initial.finished else "copying") if under_way \
+                else "interrupted"
+            ts.rows_copied, ts.copy_seconds = initial.rows_copied, initial.seconds
         copy_progress(ts)
         ts.indexes_waiting = (waiting or {}).get(relation, 0)
         status.tables.append(ts)
+        if initial is not None:  # said once for the target above
+            continue
         if state != "r":
             retrying = (f"; its copy has failed {status.sync_errors} time(s) so far: see the "
                         "target's server log" if state and status.sync_errors else "")

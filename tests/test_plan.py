@@ -30,6 +30,7 @@ from replication.plan import indexes as planned_indexes
 from replication.plan import plan_target
 from replication.plan.diff import TargetDiff
 from replication.plan.sequences import ahead_of, is_ahead
+from replication.snapshot_copy import CopyOptions
 from replication.state import torn_down
 from replication.table_model import GeneratedColumn, Index, Sequence
 
@@ -107,6 +108,15 @@ def converged() -> tuple[TargetState, TargetState]:
                                                         RelationSync(EVENTS, "r"))),
                    slot=slot())
     return want, have
+
+
+# A new target (or one whose subscription cannot stream) is copied from a snapshot: its
+# slot is made anew with it; `--table-sync` leaves the copy to PostgreSQL.
+SNAPSHOT_COPY = ("dev", "snapshot_copy", "copy 2 table(s) from a snapshot of the source, "
+                                         "then create subscription repl_dev on its slot")
+REMADE_SLOT = ("source", "drop_slot", "drop replication slot repl_dev: a new one is made with "
+                                      "the snapshot the tables are copied from")
+TABLE_SYNC = CopyOptions(table_sync=True)
 
 
 def steps(want: TargetState, have: TargetState, schemas=("public", "sales"), **kw):
@@ -242,6 +252,10 @@ CASES = {
     "slot lost": (
         H(slot=slot(wal_status="lost", active=False)), {},
         [("dev", "sql", "drop the subscription whose slot is lost (it is recreated below)"),
+         *RECOPY_ALL, REMADE_SLOT, SNAPSHOT_COPY]),
+    "slot lost (table sync)": (
+        H(slot=slot(wal_status="lost", active=False)), {"copy": TABLE_SYNC},
+        [("dev", "sql", "drop the subscription whose slot is lost (it is recreated below)"),
          *RECOPY_ALL,
          ("source", "drop_slot", "drop replication slot repl_dev, invalidated "
                                  "(wal_status lost)"),
@@ -250,16 +264,22 @@ CASES = {
     "slot missing": (
         H(slot=None), {},
         [("dev", "sql", "drop the subscription whose slot is missing (it is recreated below)"),
+         *RECOPY_ALL, SNAPSHOT_COPY]),
+    "slot missing (table sync)": (
+        H(slot=None), {"copy": TABLE_SYNC},
+        [("dev", "sql", "drop the subscription whose slot is missing (it is recreated below)"),
          *RECOPY_ALL, ("source", "sql", "create replication slot repl_dev"),
          ("dev", "sql", "create subscription repl_dev")]),
     # --- the subscription
     "subscription missing": (
-        H(subscription=None), {},
+        H(subscription=None), {}, [*RECOPY_ALL, REMADE_SLOT, SNAPSHOT_COPY]),
+    "subscription missing (table sync)": (
+        H(subscription=None), {"copy": TABLE_SYNC},
         [*RECOPY_ALL, ("dev", "sql", "create subscription repl_dev")]),
     "subscription detached from its slot": (
         H(subscription=sub(slot_name=None)), {},
         [("dev", "sql", "drop the subscription whose slot is detached (it is recreated below)"),
-         *RECOPY_ALL, ("dev", "sql", "create subscription repl_dev")]),
+         *RECOPY_ALL, REMADE_SLOT, SNAPSHOT_COPY]),
     "subscription disabled": (
         H(subscription=sub(enabled=False, table_states=(RelationSync(USERS, "r"),
                                                         RelationSync(EVENTS, "r")))), {},
@@ -369,26 +389,30 @@ def test_teardown_is_the_plan_against_an_empty_desired_state():
     assert steps(torn_down(gone, drop_tables=True, keep_schema=False), gone) == []
 
 
+NEW_TARGET = [
+    ("dev", "sql", "create schema sales"),
+    ("dev", "migrate", "migrate the repl schema to revision 0006"),
+    ("dev", "sql", "record this database as target dev of config repl"),
+    ("dev", "sql", "create enum type public.mood"),
+    ("dev", "install_masking", "install the masking functions and the masking key "
+                               "(from the config)"),
+    ("dev", "sql", "create table public.users"),
+    ("dev", "sql", "create table sales.events"),
+    ("dev", "sql", "masking trigger on public.users"),
+    ("dev", "sql", "reader role analyst"),
+    DEFINITIONS,
+    ("dev", "sql", "read-only guard on public.users, sales.events"),
+    ("source", "sql", "create publication repl_dev_iudt"),
+]
+
+
 def test_new_target_plans_every_object_in_order():
     want, _ = converged()
     fresh = TargetState("dev", (), None, ())
-    assert steps(want, fresh, ("public",)) == [
-        ("dev", "sql", "create schema sales"),
-        ("dev", "migrate", "migrate the repl schema to revision 0006"),
-        ("dev", "sql", "record this database as target dev of config repl"),
-        ("dev", "sql", "create enum type public.mood"),
-        ("dev", "install_masking", "install the masking functions and the masking key "
-                                   "(from the config)"),
-        ("dev", "sql", "create table public.users"),
-        ("dev", "sql", "create table sales.events"),
-        ("dev", "sql", "masking trigger on public.users"),
-        ("dev", "sql", "reader role analyst"),
-        DEFINITIONS,
-        ("dev", "sql", "read-only guard on public.users, sales.events"),
-        ("source", "sql", "create publication repl_dev_iudt"),
-        ("source", "sql", "create replication slot repl_dev"),
-        ("dev", "sql", "create subscription repl_dev"),
-    ]
+    assert steps(want, fresh, ("public",)) == [*NEW_TARGET, SNAPSHOT_COPY]
+    assert steps(want, fresh, ("public",), copy=TABLE_SYNC) == [
+        *NEW_TARGET, ("source", "sql", "create replication slot repl_dev"),
+        ("dev", "sql", "create subscription repl_dev")]
     plan = plan_target(want, fresh, {"public"})
     assert [(c.relation, c.reason) for c in plan.copies] == [(USERS, "initial copy"),
                                                             (EVENTS, "initial copy")]
@@ -396,6 +420,16 @@ def test_new_target_plans_every_object_in_order():
     assert install.text() == "-- (statements not shown: they store the masking key)"
     create = plan.steps[-1]
     assert "password=pw" in create.statements[0].as_string(None) and "pw" not in create.text()
+    assert "copy_data = false" in create.text()
+    # Each table as the publication shapes it, its indexes built once it is copied; binary
+    # only where every column has a built-in type on the target (public.mood is not).
+    copied = {t.relation: t for t in create.tables}
+    assert [(c.relation, c.columns, c.row_filter) for c in create.tables] == [
+        (e.relation, e.columns, e.row_filter) for e in want.publications[0].tables]
+    assert [c.binary for c in create.tables] == [
+        all("." not in c.type for c in want.table(rel).columns) for rel in copied]
+    assert [len(c.indexes) for c in create.tables] == [
+        2 * len(want.table(rel).indexes) for rel in copied]
 
 
 def numbered(table: TargetTable, oid: int) -> TargetTable:

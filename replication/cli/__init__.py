@@ -47,6 +47,16 @@ AcceptOption = Annotated[bool, typer.Option(
          "first setup (pending columns); those tables are copied again.")]
 DropColumnsOption = Annotated[bool, typer.Option(
     "--drop-columns", help="Drop target columns no longer replicated, instead of keeping them.")]
+JobsOption = Annotated[int | None, typer.Option(
+    "--jobs", min=1, show_default=False,
+    help="Workers for a new target's initial copy from a snapshot (default: the target "
+         "server's cores, as far as max_worker_processes allows; at least 2).")]
+SplitOption = Annotated[str, typer.Option(
+    "--split-larger-than", metavar="SIZE",
+    help="In that copy, tables larger than this are split into page ranges (64MB, 1GB).")]
+TableSyncOption = Annotated[bool, typer.Option(
+    "--table-sync", help="Leave a new target's initial copy to PostgreSQL's table sync "
+                         "(one backend per table) instead of the copy from a snapshot.")]
 Targets = Annotated[list[str] | None, typer.Argument(help="Targets (default: all).",
                                                       show_default=False)]
 

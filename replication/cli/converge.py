@@ -11,8 +11,11 @@ import typer
 
 from .. import render, workflow
 from ..apply import apply
+from ..errors import UsageError
+from ..progress import CopyBars
 from ..session import Asked, Session, configured_table
 from ..skip import skip as run_skip
+from ..snapshot_copy import CopyOptions, parse_size
 from ..teardown import teardown_plan
 from . import (
     EXIT_OK,
@@ -22,7 +25,10 @@ from . import (
     AcceptOption,
     ConfigOption,
     DropColumnsOption,
+    JobsOption,
     JsonOption,
+    SplitOption,
+    TableSyncOption,
     Targets,
     TimeoutOption,
     WaitOption,
@@ -91,13 +97,21 @@ def setup(
     timeout: TimeoutOption = None,
     accept_new_columns: AcceptOption = False,
     drop_columns: DropColumnsOption = False,
+    jobs: JobsOption = None,
+    split_larger_than: SplitOption = "256MB",
+    table_sync: TableSyncOption = False,
 ) -> None:
     """Converge every database to the config. Idempotent."""
 
     def body() -> int:
+        try:
+            split = parse_size(split_larger_than)
+        except ValueError as exc:
+            raise UsageError(f"--split-larger-than: {exc}") from None
+        copy = CopyOptions(table_sync=table_sync, jobs=jobs, split_bytes=split)
         with Session(_config(ctx, config), targets) as session:
             _setup(session, Asked(accept_new_columns=accept_new_columns,
-                                  drop_columns=drop_columns), wait, timeout)
+                                  drop_columns=drop_columns, copy=copy), wait, timeout)
         return EXIT_OK
 
     _run(body)
@@ -107,7 +121,9 @@ def _setup(session: Session, asked: Asked, wait: bool, timeout: float | None) ->
     """setup and resync: plan, apply, plan again (must be empty), optionally wait."""
     snap = workflow.validated(session)
     report = workflow.ConsoleReport(out)
-    workflow.setup(session, report, asked, snap)
+    with CopyBars(out) as bars:
+        session.copy_report = bars
+        workflow.setup(session, report, asked, snap)
     if wait:
         workflow.wait(session, snap, out, timeout, report)
         out.print("Every table is ready.")

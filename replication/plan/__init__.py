@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..model import TargetState
 from ..names import QualifiedName
+from ..snapshot_copy import FROM_SNAPSHOT, CopyOptions
 from . import (definitions, guard, indexes, masking, publications, renames,
                roles, schema, sequences, slot, subscription, tables, types)
 from .diff import Copy, TargetDiff
@@ -21,10 +22,12 @@ __all__ = ["SOURCE", "Copy", "Plan", "Step", "merge", "plan_target"]
 
 
 def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
-                resync: frozenset[QualifiedName] = frozenset()) -> Plan:
+                resync: frozenset[QualifiedName] = frozenset(),
+                copy: CopyOptions = FROM_SNAPSHOT) -> Plan:
     """Steps that converge one target, and its publications and slot on the source."""
     moved = renames.find(want, have)  # the rest diffs the target as renamed
-    d = TargetDiff(want, renames.applied(have, want, moved), frozenset(target_schemas), resync)
+    d = TargetDiff(want, renames.applied(have, want, moved), frozenset(target_schemas), resync,
+                   copy)
     steps = [
         # 1. Target: what the rest stands on (schemas, repl's own, the types of the
         #    replicated columns), the names production gave tables and columns since; a
@@ -46,7 +49,9 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         *sequences.keep_ahead(d), *guard.install(d),
         # 4. Source: publications with their column lists and row filters; the slot.
         *publications.create_or_alter(d), *slot.converge(d),
-        # 5. Target: the subscription, and the copies; indexes of tables copied already.
+        # 5. Target: the subscription, and the copies (a new target's from a snapshot of
+        #    the source, its indexes built as each table is done); indexes of tables
+        #    copied already.
         *subscription.create_or_alter(d), *indexes.build(d),
         # 6. What is no longer wanted.
         *publications.drop_unused(d), *tables.drop_released(d), *indexes.drop_unwanted(d),

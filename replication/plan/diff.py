@@ -13,6 +13,7 @@ from functools import cached_property
 
 from ..model import PublishedTable, Subscription, TargetState, TargetTable
 from ..names import QualifiedName
+from ..snapshot_copy import FROM_SNAPSHOT, CopyOptions
 from ..user_types import renames, respell
 from .tables import shape_differences
 
@@ -31,6 +32,7 @@ class TargetDiff:
     have: TargetState
     schemas: frozenset[str]  # the schemas that exist on the target
     resync: frozenset[QualifiedName] = frozenset()  # copied again even if unchanged
+    copy_options: CopyOptions = FROM_SNAPSHOT  # how a new target is copied
 
     @property
     def target(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import slots
+from . import initial_copy
 from .steps import SOURCE, DropSlot, Step
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ def converge(d: TargetDiff) -> list[Step]:
     if d.sub is None:  # torn down: after its subscription, which let go of it
         return [DropSlot(SOURCE, f"drop replication slot {name}", slot=name)
                 for name in ((have.name,) if have else ()) + d.have.sync_slots]
+    if initial_copy.from_snapshot(d):  # the copy makes it, with its snapshot
+        return [DropSlot(SOURCE, f"drop replication slot {have.name}: a new one is made with "
+                                 "the snapshot the tables are copied from", slot=have.name)
+                ] if have else []
     steps: list[Step] = []
     if d.lost:
         steps.append(DropSlot(SOURCE, f"drop replication slot {d.sub.slot_name}, invalidated "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from psycopg import sql
 
-from .. import masking, masking_sql, migrations, slots
+from .. import masking, masking_sql, migrations, slots, snapshot_copy
 from ..db import Database
 from ..redact import redact
 
@@ -35,6 +35,16 @@ class Databases(Protocol):
 
     def stall_check(self, target: str) -> Callable[[], str | None]:
         """Whether waiting on `target`'s subscription can still succeed (None), or why not."""
+        ...
+
+    def interrupted(self) -> str | None:
+        """Why a long step must stop now (`repl run` stopping or losing its lock), if so."""
+        ...
+
+    @property
+    def copy_report(self) -> Callable[[str, snapshot_copy.Progress], None] | None:
+        """Told of each table's progress (target, progress) during an initial copy from a
+        snapshot."""
         ...
 
 
@@ -130,6 +140,39 @@ class InstallMasking(Step):
             db.conn.execute(text.encode())  # type: ignore[arg-type]
         super().execute(db)
         masking.store_key(db.conn, *self.key)
+
+
+@dataclass(frozen=True)
+class SnapshotCopy(Step):
+    """A new target's initial copy: its slot made with an exported snapshot, the tables
+    copied from that snapshot by several workers (replication/snapshot_copy.py), then
+    the step's statements (the subscription, created on the slot without a copy)."""
+
+    kind: ClassVar[str] = "snapshot_copy"
+    slot: str = field(default="", kw_only=True)
+    tables: tuple[snapshot_copy.TableCopy, ...] = field(default=(), kw_only=True)
+    options: snapshot_copy.CopyOptions = field(default=snapshot_copy.FROM_SNAPSHOT, kw_only=True)
+
+    def text(self) -> str:
+        jobs = (f"{self.options.jobs} worker(s)" if self.options.jobs else
+                "as many workers as the target's cores allow")
+        lines = [f"-- source, over a replication connection: CREATE_REPLICATION_SLOT "
+                 f"{self.slot} LOGICAL pgoutput (SNAPSHOT 'export');",
+                 f"-- copy {len(self.tables)} table(s) from that snapshot with {jobs}, tables "
+                 f"over {self.options.split_bytes // 1024**2} MB in page ranges, each chunk "
+                 "one transaction on the target:"]
+        for table in self.tables:
+            lines.append(f"--   {table.copy_out(table.select(table.relation)).as_string(None)}"
+                         f" -> {table.copy_in().as_string(None)}")
+            lines += [f"--   then {s.as_string(None)}" for s in table.indexes]
+        return "\n".join(lines) + "\n" + super().text()
+
+    def run(self, dbs: Databases) -> None:
+        db, told = dbs.db(self.database), dbs.copy_report
+        snapshot_copy.copy(dbs.dsn(SOURCE), db.conn, dbs.dsn(self.database), self.slot,
+                           self.tables, self.options, dbs.interrupted,
+                           None if told is None else lambda p: told(self.database, p))
+        super().run(dbs)
 
 
 @dataclass

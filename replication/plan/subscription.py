@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from psycopg import sql
 
 from ..redact import redact_conninfo
-from .steps import SOURCE, AwaitSlot, Step
+from . import initial_copy
+from .steps import SOURCE, AwaitSlot, SnapshotCopy, Step
 
 if TYPE_CHECKING:
     from .diff import TargetDiff
@@ -71,14 +72,24 @@ def create_or_alter(d: TargetDiff) -> list[Step]:
     copy_hazards = tuple(f"copies {c.relation} ({rows_text(c.estimated_rows)}): {c.reason}"
                          for c in d.copy_list())
     if not d.alive:
+        snapshot = initial_copy.from_snapshot(d)
+
         def create(conninfo: str) -> sql.Composable:
             return sql.SQL(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (create_slot = false, "
-                "slot_name = {}, copy_data = true, enabled = true, disable_on_error = {})"
+                "slot_name = {}, copy_data = {}, enabled = true, disable_on_error = {})"
             ).format(
                 name, sql.Literal(conninfo),
                 sql.SQL(", ").join(sql.Identifier(p) for p in sorted(sub.publications)),
-                sql.Literal(sub.slot_name), sql.Literal(sub.disable_on_error))
+                sql.Literal(sub.slot_name), sql.Literal(not snapshot),
+                sql.Literal(sub.disable_on_error))
+        if snapshot:
+            return [SnapshotCopy(
+                d.target, f"copy {len(d.copies)} table(s) from a snapshot of the source, "
+                          f"then create subscription {sub.name} on its slot",
+                (create(sub.conninfo),), hazards=copy_hazards,
+                display=(create(redact_conninfo(sub.conninfo)),), slot=sub.slot_name,
+                tables=initial_copy.tables(d), options=d.copy_options)]
         return [Step(d.target, f"create subscription {sub.name}", (create(sub.conninfo),),
                      hazards=copy_hazards, display=(create(redact_conninfo(sub.conninfo)),))]
     assert existing is not None
