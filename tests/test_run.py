@@ -92,7 +92,19 @@ class Run:
             assert self.proc.poll() is None, self.output()
             return next((e for e in self.events()[since:] if e["event"] == name
                          and contains in e["message"]), None)
-        return wait_until(seen, timeout, f"event {name} {contains!r}\n{self.output()}")
+        try:
+            return wait_until(seen, timeout, f"event {name} {contains!r}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.output()}{self.stacks()}") from None
+
+    def stacks(self) -> str:
+        """Where the process's threads are (py-spy, when installed): for a timeout."""
+        spy = Path(sys.executable).with_name("py-spy")
+        if self.proc.poll() is not None or not spy.exists():
+            return ""
+        dump = subprocess.run([spy, "dump", "--pid", str(self.proc.pid)],
+                              capture_output=True, text=True, timeout=30)
+        return f"\npy-spy dump of {self.proc.pid}:\n{dump.stdout}{dump.stderr}"
 
     def health(self) -> tuple[int, dict]:
         try:
