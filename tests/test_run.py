@@ -9,6 +9,7 @@ server.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import pytest
 from replication.cluster import free_port, installations
 from replication.config import TargetConfig
 from replication.config_file import parse_config
+from replication.service import loop
 from replication.service.events import FIELDS, EventLog, Findings, located
 from replication.service.health import Health, stale_after
 from replication.service.lock import Holder, application_name, lock_key
@@ -92,7 +94,19 @@ class Run:
             assert self.proc.poll() is None, self.output()
             return next((e for e in self.events()[since:] if e["event"] == name
                          and contains in e["message"]), None)
-        return wait_until(seen, timeout, f"event {name} {contains!r}\n{self.output()}")
+        try:
+            return wait_until(seen, timeout, f"event {name} {contains!r}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.output()}{self.stacks()}") from None
+
+    def stacks(self) -> str:
+        """Where the process's threads are (py-spy, when installed): for a timeout."""
+        spy = Path(sys.executable).with_name("py-spy")
+        if self.proc.poll() is not None or not spy.exists():
+            return ""
+        dump = subprocess.run([spy, "dump", "--pid", str(self.proc.pid)],
+                              capture_output=True, text=True, timeout=30)
+        return f"\npy-spy dump of {self.proc.pid}:\n{dump.stdout}{dump.stderr}"
 
     def health(self) -> tuple[int, dict]:
         try:
@@ -536,3 +550,28 @@ def test_lock_names_its_holder():
     holder = Holder(77, application_name(4242, "web-1"), "10.0.0.5", None)
     assert holder.describe() == ("process 4242 on host web-1 (connected from 10.0.0.5), "
                                  "backend pid 77 on the source")
+
+
+def test_a_process_that_lost_its_lock_lets_a_waiting_one_go_first(monkeypatch, tmp_path):
+    """The loss wakes the loop, and a pass it cut short leaves the wake set: the wait
+    before this process tries the lock again is still the whole LOST_WAIT_S (a process
+    waiting for the lock polls within it)."""
+    monkeypatch.setattr(loop, "LOST_WAIT_S", 0.5)
+    service = loop.Service(tmp_path / "repl.yaml", PULSE_CONFIG, loop.RunOptions(interval=2),
+                           EventLog(io.StringIO()))
+
+    class LostLock:
+        held, was_taken, released, tried = False, True, 0.0, 0.0
+
+        def release(self) -> None:
+            self.was_taken, self.released = False, time.monotonic()
+
+        def try_take(self) -> Holder:
+            self.tried = time.monotonic()
+            service.stop.set()
+            return Holder(77, application_name(4242, "web-1"), None, None)
+
+    service.lock = lock = LostLock()
+    service._lost()  # as the lock's threads do: the wake is set
+    service._loop(watcher=None)
+    assert lock.tried - lock.released >= 0.5

@@ -192,7 +192,9 @@ class Service:
                              f"to take the lock again in {LOST_WAIT_S:g} s")
                     self.health.unreachable("the lock was lost")
                     self.lock.release()
-                    self._sleep(LOST_WAIT_S)  # a process waiting for the lock goes first
+                    # A process waiting for the lock goes first: only a stop ends this
+                    # wait early (the loss itself set `wake`, and a pass may have left it).
+                    self._sleep(LOST_WAIT_S, only_stop=True)
                     continue
                 if wait := self._take_lock():
                     self._sleep(wait)
@@ -206,9 +208,15 @@ class Service:
     def _backoff(self) -> float:
         return min(self.options.interval, BACKOFF_FIRST_S * 2 ** max(self.failures - 1, 0))
 
-    def _sleep(self, seconds: float) -> None:
-        if self.wake.wait(seconds):
-            self.wake.clear()
+    def _sleep(self, seconds: float, *, only_stop: bool = False) -> None:
+        """Wait `seconds`, cut short by a wake (a stop, a reload, a lost lock); with
+        `only_stop`, by a stop alone (a reload waits for the loop's next turn)."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.wake.wait(left):
+                self.wake.clear()
+                if not only_stop:
+                    return
 
     def _take_lock(self) -> float:
         """0 when this process holds the lock now; else how long to wait before trying
