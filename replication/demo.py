@@ -36,6 +36,7 @@ from .errors import UsageError
 from .names import QualifiedName
 from .plan import Plan
 from .plan.subscription import drop_statements
+from .progress import CopyBars
 from .resources import load_sql, resource_dir
 from .session import Session
 from .status import collect
@@ -288,7 +289,9 @@ def _setup(config_path: Path, con: Console) -> None:
     config = load_config(config_path, os.environ)
     with Session(config) as session:
         snap = workflow.validated(session)
-        workflow.setup(session, _SetupReport(con), snap=snap)
+        with CopyBars(con) as bars:  # each new target's copy from a snapshot, as it goes
+            session.copy_report = bars
+            workflow.setup(session, _SetupReport(con), snap=snap)
         con.print("\n[bold]Initial copy[/]", markup=True)
         workflow.wait(session, snap, con, SYNC_TIMEOUT_S, _AfterCopyReport(con))
         report = collect(session)

@@ -392,8 +392,11 @@ class Copier:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the copy as Ctrl-C does (the slot is dropped); main thread only."""
-    if threading.current_thread() is not threading.main_thread():
+    """SIGTERM stops the copy as Ctrl-C does (the slot is dropped): in a command, where
+    SIGTERM would end the process at once. `repl run` has its own handler, which stops
+    the copy through `interrupted`; and signals reach the main thread only."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
 

@@ -263,6 +263,10 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
             problems.append(f"the initial copy from a snapshot of the source is under way "
                             f"({done} of {chunks} chunks, {copied} rows); `repl setup` "
                             f"creates subscription {sub_name} once it is done")
+        elif all(c.finished for c in copies.values()):
+            problems.append(f"subscription {sub_name} does not exist: the initial copy "
+                            "from a snapshot was done, but its `repl setup` failed to "
+                            "create the subscription; `repl setup` copies the tables again")
         else:
             problems.append(f"subscription {sub_name} does not exist: the initial copy "
                             f"from a snapshot stopped at {done} of {chunks} chunks (its "

@@ -172,7 +172,11 @@ class SnapshotCopy(Step):
         snapshot_copy.copy(dbs.dsn(SOURCE), db.conn, dbs.dsn(self.database), self.slot,
                            self.tables, self.options, dbs.interrupted,
                            None if told is None else lambda p: told(self.database, p))
-        super().run(dbs)
+        try:
+            super().run(dbs)
+        except BaseException:  # the slot would keep WAL for a subscription not there
+            snapshot_copy.drop_slot(dbs.dsn(SOURCE), self.slot)
+            raise
 
 
 @dataclass
