@@ -147,7 +147,18 @@ def test_setup_wait_gives_up_on_a_copy_that_keeps_failing(env_any, repl):
         tgt.execute("CREATE TABLE public.events (id int PRIMARY KEY, kind text "
                     "CHECK (id <> 7))")
     cfg = env.write_config(CONFIG % "false")
-    result = repl("setup", "--wait", "--timeout", "120", config=cfg, expect=1)
+    # From a snapshot (a new target's default): setup's own copy retries the chunk, then
+    # stops with the server's reason, and drops its slot.
+    result = repl("setup", config=cfg, expect=1)
+    assert "the copy of public.events (from public.events) failed 3 times: new row for " \
+           'relation "events" violates check constraint "events_id_check"' in result.stderr
+    with env.source() as src:
+        assert rows(src, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    (dev,) = status_json(repl, cfg)["targets"]
+    assert not dev["healthy"] and any("the initial copy from a snapshot stopped at" in p
+                                      for p in dev["problems"])
+    # PostgreSQL's table sync retries for ever: `setup --wait` gives up on it.
+    result = repl("setup", "--table-sync", "--wait", "--timeout", "120", config=cfg, expect=1)
     assert "target dev: the copy of public.events failed 3 times while waiting" \
         in result.stderr
     (dev,) = status_json(repl, cfg)["targets"]

@@ -239,7 +239,9 @@ def test_status_shows_copy_progress_and_eta(env_any, repl):
     env.run_source(SCHEMA + "INSERT INTO public.users SELECT g, 'u', 'e' "
                             "FROM generate_series(201, 3000) g; ANALYZE public.users;")
     cfg = env.write_config(SLOW_COPY)
-    repl("setup", config=cfg)
+    # PostgreSQL's table sync copies in the background (a copy from a snapshot is shown
+    # while setup runs it: test_snapshot_copy.py).
+    repl("setup", "--table-sync", config=cfg)
 
     def copying() -> dict | None:
         (dev,) = status_json(repl, cfg, expect=1)["targets"]

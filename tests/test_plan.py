@@ -252,7 +252,10 @@ CASES = {
     "slot lost": (
         H(slot=slot(wal_status="lost", active=False)), {},
         [("dev", "sql", "drop the subscription whose slot is lost (it is recreated below)"),
-         *RECOPY_ALL, REMADE_SLOT, SNAPSHOT_COPY]),
+         *RECOPY_ALL,
+         ("source", "drop_slot", "drop replication slot repl_dev, invalidated (wal_status "
+                                 "lost): a new one is made with the snapshot the tables are "
+                                 "copied from"), SNAPSHOT_COPY]),
     "slot lost (table sync)": (
         H(slot=slot(wal_status="lost", active=False)), {"copy": TABLE_SYNC},
         [("dev", "sql", "drop the subscription whose slot is lost (it is recreated below)"),

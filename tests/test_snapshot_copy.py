@@ -210,7 +210,7 @@ def test_setup_stopped_and_killed_mid_copy_then_run_again(env_any, repl, tmp_pat
     env = env_any
     # Big enough that the copy is still under way when it is interrupted.
     env.run_source(SCHEMA + "INSERT INTO public.ledger SELECT g, g, repeat('m', 300) "
-                            "FROM generate_series(9001, 250000) g;")
+                            "FROM generate_series(9001, 250000) g; ANALYZE public.ledger;")
     cfg = env.write_config(CONFIG)
 
     def setup_process() -> subprocess.Popen:
@@ -237,7 +237,11 @@ def test_setup_stopped_and_killed_mid_copy_then_run_again(env_any, repl, tmp_pat
     try:
         wait_until(mid_copy, 120, "the copy under way")
         status = json.loads(repl("status", "--json", config=cfg, expect=1).stdout)
-        assert "copying" in {t["state"] for t in status["targets"][0]["tables"]}
+        (ledger,) = [t for t in status["targets"][0]["tables"] if t["table"] == "public.ledger"]
+        assert ledger["state"] == "copying" and ledger["rows_copied"] > 0, ledger
+        assert ledger["rows_per_second"] > 0 and ledger["eta_seconds"] is not None
+        assert any("the initial copy from a snapshot of the source is under way" in p
+                   for p in status["targets"][0]["problems"])
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:

@@ -21,8 +21,9 @@ def converge(d: TargetDiff) -> list[Step]:
         return [DropSlot(SOURCE, f"drop replication slot {name}", slot=name)
                 for name in ((have.name,) if have else ()) + d.have.sync_slots]
     if initial_copy.from_snapshot(d):  # the copy makes it, with its snapshot
-        return [DropSlot(SOURCE, f"drop replication slot {have.name}: a new one is made with "
-                                 "the snapshot the tables are copied from", slot=have.name)
+        lost = ", invalidated (wal_status lost)" if d.lost else ""
+        return [DropSlot(SOURCE, f"drop replication slot {have.name}{lost}: a new one is made "
+                                 "with the snapshot the tables are copied from", slot=have.name)
                 ] if have else []
     steps: list[Step] = []
     if d.lost:
