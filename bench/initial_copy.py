@@ -165,7 +165,7 @@ def copy_target(servers: Servers, workdir: Path, source_dsn: str, name: str,
               "indexes_built": built,
               "repl_cpu_seconds": round(run.cpu_seconds, 3),
               "repl_max_rss_mb": round(run.max_rss_mb, 1)}
-    how = "table sync" if jobs is None else f"snapshot, {jobs} jobs"
+    how = "table sync" if jobs is None else f"snapshot, {jobs} job{'' if jobs == 1 else 's'}"
     log(f"  {name} ({how}): {total:,} rows in {run.seconds:.2f} s "
         f"({result['rows_per_s']:,} rows/s, {built} indexes built; repl CPU "
         f"{run.cpu_seconds:.2f} s, {run.max_rss_mb:.0f} MB); " + ", ".join(
