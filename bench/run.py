@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from . import batch, control_plane, data, initial_copy, profile, report, split, streaming
-from .servers import Servers, pgbench_path
+from .servers import Servers, connect, pgbench_path
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +35,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--split", type=int, default=2,
                    help="also copy users over this many native subscriptions by key range "
                         "(a route repl does not offer; 0 to skip)")
+    p.add_argument("--jobs", type=_jobs, default=[1, 2, 4],
+                   help="workers of repl's copy from a snapshot, each measured "
+                        "(comma-separated; default 1,2,4)")
+    p.add_argument("--split-larger-than", dest="copy_split", metavar="SIZE",
+                   help="repl setup's --split-larger-than for the copies from a snapshot "
+                        "(default: an eighth of the users table, so that every jobs setting "
+                        "has chunks to share)")
     p.add_argument("--repeat", type=int, default=2,
                    help="runs of the users copies and of the apply burst (best one kept)")
     p.add_argument("--no-indexes", dest="indexes", action="store_false",
@@ -45,6 +52,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.burst is None:
         args.burst = max(1000, round(200_000 * args.rows / 1_000_000))
     return args
+
+
+def _jobs(text: str) -> list[int]:
+    jobs = sorted({int(j) for j in text.split(",") if j.strip()})
+    if not jobs or jobs[0] < 1:
+        raise argparse.ArgumentTypeError("a list of positive numbers, such as 1,2,4")
+    return jobs
 
 
 def log(message: str) -> None:
@@ -113,40 +127,60 @@ def _best(runs: list[dict], speed) -> dict:
     return {**max(runs, key=speed), "samples": [speed(r) for r in runs]}
 
 
+COPIES = (("plain_users", False, ("public.users",)), ("dev_users", True, ("public.users",)),
+          ("plain", False, ("public.users", "public.events")),
+          ("dev", True, ("public.users", "public.events")))
+
+
+def _auto_split(source_dsn: str) -> str:
+    """An eighth of the users table (in kB, as repl's --split-larger-than reads it)."""
+    with connect(source_dsn) as conn:
+        size = conn.execute("SELECT pg_relation_size('public.users')").fetchone()[0]
+    return f"{max(8, size // 8 // 1024)}kB"
+
+
 def _initial_copies(args: argparse.Namespace, servers: Servers, workdir: Path,
                     source_dsn: str, counts: dict[str, int]) -> dict:
-    """The users table alone, unmasked and masked in turn, then the whole targets (users
-    + events) that the streaming tests keep using; each `repeat` times, the best kept
-    (a copy uses both cores: anything else running on the machine slows it down)."""
-    runs: dict[str, list[dict]] = {}
+    """Each of COPIES (users alone, then users + events; unmasked and masked) by
+    PostgreSQL's table sync and from a snapshot with each of `args.jobs` workers; each
+    `repeat` times, the best kept (a copy uses both cores: anything else running on the
+    machine slows it down). The last whole targets copied, `plain` and `dev`, stay for
+    the streaming tests. The native key-range route (`--split`) runs on the table sync
+    copies of the last round."""
+    split_size = args.copy_split or _auto_split(source_dsn)
+    sync_runs: dict[str, list[dict]] = {}
+    snap_runs: dict[str, dict[int, list[dict]]] = {}
     last = args.repeat - 1
     for rep in range(args.repeat):
-        for name, masked in (("plain_users", False), ("dev_users", True)):
-            got = initial_copy.copy_target(servers, workdir, source_dsn, name,
-                                           ("public.users",), masked, counts, log)
-            runs.setdefault(name, []).append(got)
-            if args.split > 1 and rep == last:
+        for name, masked, tables in COPIES:
+            kept = not name.endswith("_users") and rep == last
+            sync_runs.setdefault(name, []).append(initial_copy.copy_target(
+                servers, workdir, source_dsn, name, tables, masked, counts, log))
+            if args.split > 1 and rep == last and name != "plain":
                 splits = split.split_copy(source_dsn, servers.target.dsn(name),
-                                          f"bench_{name}", {"public.users": args.rows},
+                                          f"bench_{name}", {t: counts[t] for t in tables},
                                           args.split, log)
-                for r in runs[name]:
+                for r in sync_runs[name]:
                     r["split"] = splits
             initial_copy.teardown(servers, workdir, name)
-    for rep in range(args.repeat):
-        for name, masked in (("plain", False), ("dev", True)):
-            runs.setdefault(name, []).append(initial_copy.copy_target(
-                servers, workdir, source_dsn, name, ("public.users", "public.events"), masked,
-                counts, log))
-            if rep < last:
-                initial_copy.teardown(servers, workdir, name)
-    if args.split > 1:
-        splits = split.split_copy(source_dsn, servers.target.dsn("dev"), "bench_dev", counts,
-                                  args.split, log)
-        for r in runs["dev"]:
-            r["split"] = splits
-    return {name: _best(r, (lambda x: x["tables"]["public.users"]["rows_per_s"])
-                        if name.endswith("_users") else (lambda x: x["rows_per_s"]))
-            for name, r in runs.items()}
+            for n, jobs in enumerate(args.jobs):
+                snap_runs.setdefault(name, {}).setdefault(jobs, []).append(
+                    initial_copy.copy_target(servers, workdir, source_dsn, name, tables,
+                                             masked, counts, log, jobs, split_size))
+                if not (kept and n == len(args.jobs) - 1):
+                    initial_copy.teardown(servers, workdir, name)
+
+    def speed(name: str):
+        if name.endswith("_users"):
+            return lambda x: x["tables"]["public.users"]["rows_per_s"]
+        return lambda x: x["rows_per_s"]
+
+    cpus = os.cpu_count() or 1
+    return {"cpus": cpus, "jobs": args.jobs, "split_larger_than": split_size,
+            "oversubscribed_jobs": [j for j in args.jobs if j > cpus],
+            "table_sync": {name: _best(r, speed(name)) for name, r in sync_runs.items()},
+            "snapshot": {name: {str(jobs): _best(r, speed(name)) for jobs, r in by_jobs.items()}
+                         for name, by_jobs in snap_runs.items()}}
 
 
 def _apply_capacity(args: argparse.Namespace, servers: Servers, workdir: Path,

@@ -106,12 +106,14 @@ def connect(dsn: str) -> psycopg.Connection:
 
 @dataclass
 class Run:
-    """One finished child process: its wall time, exit code and peak resident memory."""
+    """One finished child process: its wall time, exit code, peak resident memory and
+    CPU time (user + system, all its threads)."""
 
     seconds: float
     exit_code: int
     max_rss_mb: float
     output: str
+    cpu_seconds: float = 0.0
 
 
 def repl_command() -> list[str]:
@@ -123,12 +125,15 @@ def repl_command() -> list[str]:
 
 
 def run_repl(config: Path, *args: str, check: bool = True, timeout: float = 3600) -> Run:
-    """Run `repl -c config args...` as a child; measure its wall time and peak memory.
+    """Run `repl -c config args...` as a child; measure its wall time, peak memory and
+    CPU time.
 
     Peak memory is the child's VmHWM, polled from /proc while it runs (it only grows).
     Not ru_maxrss: Linux starts a child's ru_maxrss at the high-water mark of the
     address space it was forked from, so wait4() and RUSAGE_CHILDREN would report
     this benchmark's own size (hundreds of MB after the trigger profile) for repl.
+    CPU time is wait4()'s rusage of the child (ru_utime + ru_stime): unlike ru_maxrss
+    it starts at zero in the child.
     """
     log = config.with_name(f"repl-{args[0]}-{time.monotonic_ns()}.log")
     with open(log, "w+b") as out:
@@ -139,7 +144,7 @@ def run_repl(config: Path, *args: str, check: bool = True, timeout: float = 3600
         peak_kb = 0
         while True:
             peak_kb = max(peak_kb, _hwm_kb(proc.pid))
-            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.perf_counter() > deadline:
@@ -152,7 +157,8 @@ def run_repl(config: Path, *args: str, check: bool = True, timeout: float = 3600
         out.seek(0)
         text = out.read().decode(errors="replace")
     log.unlink(missing_ok=True)
-    run = Run(seconds, proc.returncode, peak_kb / 1024, text)
+    run = Run(seconds, proc.returncode, peak_kb / 1024, text,
+              usage.ru_utime + usage.ru_stime)
     if check and run.exit_code != 0:
         raise RuntimeError(f"repl {' '.join(args)} exited {run.exit_code}:\n{text[-3000:]}")
     return run
