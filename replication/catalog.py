@@ -32,7 +32,6 @@ from .model import (
     UserType,
 )
 from .names import QualifiedName
-from .snapshot_copy import SNAPSHOT_APPLICATION
 from .table_model import GeneratedColumn, Index
 
 
@@ -319,7 +318,7 @@ def read_source(db: Database, prefix: str, relations: Iterable[QualifiedName]) -
         by_oid={t.oid: t for t in tables.values()},
         pinned=pubsub.pinned_columns(db, prefix),
         types=user_types.read(db, oids=sorted(oids)) if oids else {},
-        snapshot_holders=slots.snapshot_holders(db, SNAPSHOT_APPLICATION),
+        snapshot_holders=slots.snapshot_holders(db, slots.SNAPSHOT_APPLICATION),
     )
 
 

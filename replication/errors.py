@@ -45,3 +45,8 @@ class MigrationError(ApplyError):
 
 class SkipError(ReplError):
     """`repl skip` cannot or must not skip: the message says why and what to do."""
+
+
+class CopyStopped(ReplError):
+    """An initial copy from a snapshot was stopped (a signal, `repl run` stopping or
+    losing its lock)."""

@@ -92,7 +92,7 @@ def _samples(report: StatusReport | None, seconds: float) -> Iterable[Sample]:
             yield "repl_lag_seconds", {**who, "basis": t.lag_basis}, round(t.lag_seconds, 3)
         for ts in t.tables:
             table = {**who, "table": ts.table}
-            for state in (*SYNC_STATES.values(), "missing"):
+            for state in (*SYNC_STATES.values(), "missing", "interrupted"):
                 yield "repl_table_state", {**table, "state": state}, ts.state == state
             if ts.rows_copied is not None:
                 yield "repl_table_rows_copied", table, ts.rows_copied

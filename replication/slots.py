@@ -10,6 +10,7 @@ is spelled here for every message that gives it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -17,13 +18,14 @@ from collections.abc import Callable, Iterator
 import psycopg
 from psycopg import sql
 
-from .db import Database
+from .db import APPLICATION_NAME, CONNECT_TIMEOUT_S, Database
 from .errors import ApplyError
 from .model import Slot
 
 RELEASE_TIMEOUT_S = 30.0  # for a walsender to let go of a slot after its subscriber left
 AWAIT_TIMEOUT_S = 300.0  # for a subscriber to confirm the source's current position
 POLL_S = 0.2
+SNAPSHOT_APPLICATION = f"{APPLICATION_NAME} snapshot"  # exported_snapshot's connection
 STALL_CHECK_S = 3.0  # how often a wait asks whether what it waits for can still happen
 
 
@@ -108,6 +110,29 @@ def create_statement(slot: str) -> sql.Composable:
     return sql.SQL(
         "SELECT pg_catalog.pg_create_logical_replication_slot({}, 'pgoutput')").format(
             sql.Literal(slot))
+
+
+def export_statement(slot: str) -> sql.Composable:
+    """The replication command making `slot` with its snapshot exported (the replication
+    grammar takes no parameters: the name is quoted as SQL would)."""
+    return sql.SQL("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput (SNAPSHOT 'export')").format(
+        sql.Identifier(slot))
+
+
+@contextlib.contextmanager
+def exported_snapshot(dsn: str, slot: str) -> Iterator[tuple[str, int]]:
+    """Create `slot` over a replication connection, exporting its snapshot; yields the
+    snapshot's name and the walsender's pid while the connection holds both (an initial
+    copy from a snapshot: snapshot_copy)."""
+    conn = psycopg.connect(dsn, autocommit=True, replication="database",
+                           connect_timeout=CONNECT_TIMEOUT_S,
+                           application_name=SNAPSHOT_APPLICATION)
+    try:
+        pid = conn.execute("SELECT pg_catalog.pg_backend_pid()").fetchone()[0]
+        row = conn.execute(export_statement(slot)).fetchone()
+        yield row[2], pid
+    finally:
+        conn.close()
 
 
 def drop(db: Database, slot: str, timeout: float = RELEASE_TIMEOUT_S) -> None:

@@ -141,7 +141,7 @@ def test_copy_from_a_snapshot_while_production_writes(env, repl):
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG)
     planned = repl("plan", config=cfg).stdout
-    assert "CREATE_REPLICATION_SLOT repl_dev LOGICAL pgoutput (SNAPSHOT 'export')" in planned
+    assert "CREATE_REPLICATION_SLOT \"repl_dev\" LOGICAL pgoutput (SNAPSHOT 'export')" in planned
     assert "copy_data = false" in planned
 
     with ProductionWrites(env.source_dsn) as writes:

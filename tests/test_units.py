@@ -171,3 +171,32 @@ def test_types_compare_by_structure_and_say_what_setup_can_change():
                      checks=(("one", "CHECK ((VALUE <> '{}'::public.mood2[]))"),))
     assert as_renamed(moods, names) == replace(moods, base="kinds.feeling[]",
                                                default="'{a}'::kinds.feeling[]")
+
+
+def test_snapshot_copy_sizes_and_statements():
+    from replication.plan.initial_copy import builtin
+    from replication.snapshot_copy import Chunk, TableCopy, parse_size
+
+    assert parse_size("64MB") == 64 * 1024**2 and parse_size("8kB") == 8192
+    assert parse_size("1 gb") == 1024**3 and parse_size("4096") == 4096
+    for bad in ("", "0MB", "-1MB", "12 parsecs", "1.5GB"):
+        try:
+            parse_size(bad)
+        except ValueError as exc:
+            assert "is not a size" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} read as a size")
+    # Built-in types read the same in binary everywhere; user types are qualified.
+    assert builtin("character varying(20)") and builtin("numeric(12,2)") and builtin("text[]")
+    assert not builtin("public.mood") and not builtin('"My Schema".t')
+    table = TableCopy(QualifiedName("app", "Events"), ("id", "Kind"), "(id > 10)", True, 5)
+    chunk = Chunk(table, 3, QualifiedName("app", "events_2026"), 128, None)
+    assert chunk.copy_out().as_string(None) == (
+        'COPY (SELECT "id", "Kind" FROM ONLY "app"."events_2026" WHERE ((id > 10)) AND '
+        "ctid >= '(128,0)'::tid) TO STDOUT (FORMAT binary)")
+    assert table.copy_in().as_string(None) == \
+        'COPY "app"."Events" ("id", "Kind") FROM STDIN (FORMAT binary)'
+    text = TableCopy(QualifiedName("app", "t"), ("id",), None, False, None)
+    assert Chunk(text, 0, text.relation, 0, 64).copy_out().as_string(None) == (
+        "COPY (SELECT \"id\" FROM ONLY \"app\".\"t\" WHERE ctid >= '(0,0)'::tid AND "
+        "ctid < '(64,0)'::tid) TO STDOUT")

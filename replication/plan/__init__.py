@@ -49,9 +49,8 @@ def plan_target(want: TargetState, have: TargetState, target_schemas: set[str],
         *sequences.keep_ahead(d), *guard.install(d),
         # 4. Source: publications with their column lists and row filters; the slot.
         *publications.create_or_alter(d), *slot.converge(d),
-        # 5. Target: the subscription, and the copies (a new target's from a snapshot of
-        #    the source, its indexes built as each table is done); indexes of tables
-        #    copied already.
+        # 5. Target: the subscription and the copies (a new target's from a snapshot,
+        #    indexes built as each table is done); indexes of tables copied already.
         *subscription.create_or_alter(d), *indexes.build(d),
         # 6. What is no longer wanted.
         *publications.drop_unused(d), *tables.drop_released(d), *indexes.drop_unwanted(d),

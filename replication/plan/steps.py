@@ -156,8 +156,8 @@ class SnapshotCopy(Step):
     def text(self) -> str:
         jobs = (f"{self.options.jobs} worker(s)" if self.options.jobs else
                 "as many workers as the target's cores allow")
-        lines = [f"-- source, over a replication connection: CREATE_REPLICATION_SLOT "
-                 f"{self.slot} LOGICAL pgoutput (SNAPSHOT 'export');",
+        lines = [f"-- source, over a replication connection: "
+                 f"{slots.export_statement(self.slot).as_string(None)};",
                  f"-- copy {len(self.tables)} table(s) from that snapshot with {jobs}, tables "
                  f"over {self.options.split_bytes // 1024**2} MB in page ranges, each chunk "
                  "one transaction on the target:"]
