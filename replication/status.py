@@ -3,7 +3,8 @@ human table, for `--json` and for the Prometheus metrics. Anything unhealthy mak
 report unhealthy; a target that cannot be reached is reported, not skipped.
 
 Lag in seconds is PostgreSQL's own measurement, not a heartbeat of ours: repl is not in
-the data path and puts nothing but publications and slots on the source. See `lag`.
+the data path and puts nothing but publications and slots on the source. See
+slot_health.lag.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from .diagnosis import (
     schema_differences,
     way_out,
 )
-from .model import Slot, Subscription
+from .model import Subscription
 from .names import QualifiedName, subscription_name
 from .plan import indexes as planned_indexes
 from .plan import plan_target, types
 from .plan import sequences as planned_sequences
 from .plan.diff import TargetDiff
 from .session import Session, Snapshot
+from .slot_health import lag, slot_findings
 from .state import leftover_sync_slots
 
 # `status --json` keeps this shape; a field is only ever added. A change that removes or
@@ -41,11 +43,6 @@ SYNC_STATES = {
     "s": "synchronized",
     "r": "ready",
 }
-
-# Flushed WAL a walsender may not have sent yet while still keeping up with the source.
-UNSENT_SLACK = 1024 * 1024
-# Warn when a slot has used this share of its max_slot_wal_keep_size budget.
-WAL_BUDGET_WARNING = 0.75
 
 
 @dataclass
@@ -113,34 +110,6 @@ class StatusReport:
         return data
 
 
-def lag(slot: Slot | None) -> tuple[float | None, str]:
-    """The subscriber's lag in seconds, and what the figure rests on.
-
-    - "caught up": the walsender has sent all flushed WAL and the subscriber reported it
-      applied (or confirmed everything): 0 s. PostgreSQL blanks replay_lag once idle, so
-      without this an idle, healthy target would show no figure at all.
-    - "replay_lag": pg_stat_replication.replay_lag. A logical walsender times a position
-      from decoding its commit to the subscriber reporting it applied, so this is the
-      whole lag only while the walsender keeps up with the WAL.
-    - "at least": replay_lag while the walsender is behind in decoding (more than
-      UNSENT_SLACK of flushed WAL not sent): the changes not decoded yet are older than
-      anything measured, so the lag is longer, by an unknown amount; the bytes tell.
-    - "inactive": no walsender; PostgreSQL 17+ dates when the slot lost its consumer, so
-      the lag is at least that long (a lower bound: older unapplied WAL is not dated).
-    - "unknown": behind, and PostgreSQL has no measurement; the bytes still tell.
-    """
-    if slot is None:
-        return None, "unknown"
-    if slot.caught_up or (slot.lag_bytes is not None and slot.lag_bytes <= 0):
-        return 0.0, "caught up"
-    if slot.active and slot.replay_lag_seconds is not None:
-        behind = slot.unsent_bytes is not None and slot.unsent_bytes > UNSENT_SLACK
-        return slot.replay_lag_seconds, "at least" if behind else "replay_lag"
-    if not slot.active and slot.inactive_seconds is not None:
-        return slot.inactive_seconds, "inactive"
-    return None, "unknown"
-
-
 def copy_progress(ts: TableStatus) -> None:
     """Rate and ETA of a running copy, from the rows so far and the sync worker's age."""
     if ts.rows_copied is None or not ts.copy_seconds or ts.copy_seconds <= 0:
@@ -148,41 +117,6 @@ def copy_progress(ts: TableStatus) -> None:
     ts.rows_per_second = ts.rows_copied / ts.copy_seconds
     if ts.estimated_rows and ts.rows_per_second > 0:
         ts.eta_seconds = max(ts.estimated_rows - ts.rows_copied, 0) / ts.rows_per_second
-
-
-def _slot_findings(status: TargetStatus, slot: Slot | None, sub_name: str) -> None:
-    problems, warnings = status.problems, status.warnings
-    if slot is None:
-        problems.append(f"replication slot {sub_name} is missing on the source; "
-                        "`repl setup` recreates the subscription and copies every table")
-        return
-    if slot.wal_status == "lost":
-        problems.append(f"replication slot {sub_name} is lost (its WAL was removed past "
-                        "max_slot_wal_keep_size); `repl setup` recreates the subscription "
-                        "and copies this target's tables again")
-        return
-    if slot.wal_status == "unreserved":
-        problems.append(f"replication slot {sub_name} is about to lose required WAL "
-                        "(wal_status unreserved): it will be invalidated at the next "
-                        "checkpoint unless the target catches up")
-    elif slot.safe_wal_size is not None and slot.retained_bytes is not None:
-        budget = slot.retained_bytes + slot.safe_wal_size
-        if budget > 0 and slot.retained_bytes >= WAL_BUDGET_WARNING * budget:
-            warnings.append(
-                f"replication slot {sub_name} retains {_mb(slot.retained_bytes)} of WAL, "
-                f"{slot.retained_bytes * 100 // budget}% of max_slot_wal_keep_size; after "
-                f"{_mb(max(slot.safe_wal_size, 0))} more PostgreSQL invalidates it and the "
-                "target's tables must be copied again")
-    if not slot.active:
-        since = (f" for {slot.inactive_seconds:.0f} s" if slot.inactive_seconds is not None
-                 else "")
-        warnings.append(f"replication slot {sub_name} has no consumer{since}: the WAL it "
-                        f"retains ({_mb(slot.retained_bytes or 0)}) grows with every write "
-                        "on the source until the target is back")
-
-
-def _mb(n: int) -> str:
-    return f"{n / 1048576:.1f} MB"
 
 
 def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) -> TargetStatus:
@@ -202,7 +136,9 @@ def unreachable_status(config: Config, name: str, snap: Snapshot, error: str) ->
     )
     status.problems.append(f"target unreachable: {error}")
     if slot is not None:
-        _slot_findings(status, slot, sub_name)
+        found, warned = slot_findings(slot, sub_name)
+        status.problems += found
+        status.warnings += warned
     return status
 
 
@@ -300,7 +236,9 @@ def target_status(config: Config, name: str, snap: Snapshot, drift: list[str],
                 "and its worker restarting or down: not watched long enough to tell whether "
                 "it is stuck on a conflict; `repl status` watches it for a retry interval")
     problems += schema
-    _slot_findings(status, slot, sub_name)
+    found, warned = slot_findings(slot, sub_name)
+    problems += found
+    status.warnings += warned
     problems += leftover_sync_slot_problems(snap, sub, cat.info.system_identifier)
     for relation in config.targets[name].tables:
         sync = sub.sync_of(relation) if sub else None

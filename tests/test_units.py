@@ -78,7 +78,7 @@ def test_plan_is_data_and_empty_when_converged():
 
 
 def test_lag_says_what_it_rests_on():
-    from replication.status import lag
+    from replication.slot_health import lag
 
     def slot(**kw) -> Slot:
         base = dict(name="repl_dev", plugin="pgoutput", active=True, wal_status="reserved",
