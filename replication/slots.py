@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -26,6 +27,7 @@ RELEASE_TIMEOUT_S = 30.0  # for a walsender to let go of a slot after its subscr
 AWAIT_TIMEOUT_S = 300.0  # for a subscriber to confirm the source's current position
 POLL_S = 0.2
 SNAPSHOT_APPLICATION = f"{APPLICATION_NAME} snapshot"  # exported_snapshot's connection
+CREATE_TIMEOUT_S = 60.0  # for a slot's creation: as repl's other source statements
 STALL_CHECK_S = 3.0  # how often a wait asks whether what it waits for can still happen
 
 
@@ -129,7 +131,20 @@ def exported_snapshot(dsn: str, slot: str) -> Iterator[tuple[str, int]]:
                            application_name=SNAPSHOT_APPLICATION)
     try:
         pid = conn.execute("SELECT pg_catalog.pg_backend_pid()").fetchone()[0]
-        row = conn.execute(export_statement(slot)).fetchone()
+        # A logical slot starts at a point where no transaction is running on the source:
+        # its creation waits for those under way to end. Bounded, and told.
+        watchdog = threading.Timer(CREATE_TIMEOUT_S, conn.cancel_safe)
+        watchdog.start()
+        try:
+            row = conn.execute(export_statement(slot)).fetchone()
+        except psycopg.errors.QueryCanceled:
+            raise ApplyError(
+                f"creating replication slot {slot} waited {CREATE_TIMEOUT_S:.0f} s for the "
+                "transactions running on the source to end (a logical slot starts where "
+                "none runs); the oldest are in pg_stat_activity (ORDER BY xact_start): end "
+                "them or wait, then run `repl setup` again") from None
+        finally:
+            watchdog.cancel()
         yield row[2], pid
     finally:
         conn.close()

@@ -287,3 +287,27 @@ def test_table_sync_on_request(env_any, repl):
                          "(SELECT FROM repl.initial_copy)") == [(True,)]
     wait_until(lambda: caught_up(env), 90, "the target to catch up")
     assert_same_rows(env)
+
+
+def test_slot_creation_waits_for_running_transactions_within_a_bound(env_any, repl,
+                                                                     monkeypatch):
+    """A logical slot starts where no transaction runs: one left open on production makes
+    the slot's creation wait, which stops at its bound with the cause and the way out;
+    production's transaction is untouched, and nothing is left behind."""
+    env = env_any
+    env.run_source(SCHEMA)
+    cfg = env.write_config(CONFIG)
+    monkeypatch.setattr("replication.slots.CREATE_TIMEOUT_S", 3.0)
+    with env.source() as open_txn:
+        open_txn.execute("BEGIN")
+        open_txn.execute("INSERT INTO public.ledger VALUES (-1, 1, 'open')")
+        failed = repl("setup", config=cfg, expect=1)
+        open_txn.execute("COMMIT")
+    assert "creating replication slot repl_dev waited 3 s for the transactions running " \
+           "on the source to end" in failed.stderr, failed.stderr
+    with env.source() as src:
+        assert rows(src, "SELECT count(*) FROM public.ledger WHERE id = -1") == [(1,)]
+        assert rows(src, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    repl("setup", config=cfg)
+    wait_until(lambda: caught_up(env), 90, "the target to catch up")
+    assert_same_rows(env)

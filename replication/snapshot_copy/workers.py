@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from .. import guard
-from ..db import APPLICATION_NAME, CONNECT_TIMEOUT_S
+from ..db import APPLICATION_NAME, CONNECT_TIMEOUT_S, SOURCE_LOCK_TIMEOUT
 from ..errors import ApplyError, CopyStopped
 from ..names import QualifiedName
 from ..redact import redact
@@ -174,7 +174,12 @@ class Copier:
                 src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
                     sql.Literal(self.snapshot)))
+                # A chunk may take long; a lock production holds (a migration's ACCESS
+                # EXCLUSIVE) is not waited for longer than repl's other source statements
+                # wait: the chunk fails and is tried again.
                 src.execute("SET LOCAL statement_timeout = 0")
+                src.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                    sql.Literal(SOURCE_LOCK_TIMEOUT)))
                 rows = relay(src, dst, chunk.copy_out(), chunk.table.copy_in(),
                              self.stop.is_set)
             dst.execute("UPDATE repl.initial_copy SET chunks_done = chunks_done + 1, "
