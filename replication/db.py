@@ -123,6 +123,8 @@ def connect(dsn: str, label: str, *, source: bool = False, **options: Any) -> Da
     # Types and expressions read from the catalogs come out schema-qualified unless they
     # live in pg_catalog: they mean the same in every session, the apply worker's too.
     conn.execute("SET search_path = pg_catalog, pg_temp")
+    # Dates and intervals as psycopg reads them, whatever the role or database set.
+    conn.execute("SET datestyle = 'ISO'; SET intervalstyle = 'postgres'")
     if source:
         conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(SOURCE_LOCK_TIMEOUT)))
         conn.execute(

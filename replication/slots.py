@@ -131,13 +131,23 @@ def exported_snapshot(dsn: str, slot: str) -> Iterator[tuple[str, int]]:
                            application_name=SNAPSHOT_APPLICATION)
     try:
         pid = conn.execute("SELECT pg_catalog.pg_backend_pid()").fetchone()[0]
+        # The walsender holds the snapshot "idle in transaction" for the whole copy: a
+        # timeout production sets for idle sessions must not end it.
+        for setting in ("idle_in_transaction_session_timeout", "idle_session_timeout"):
+            # (no parameters: a replication connection takes the simple protocol only)
+            conn.execute(sql.SQL("SET {} = 0").format(sql.Identifier(setting)))
         # A logical slot starts at a point where no transaction is running on the source:
         # its creation waits for those under way to end. Bounded, and told.
         watchdog = threading.Timer(CREATE_TIMEOUT_S, conn.cancel_safe)
         watchdog.start()
         try:
             row = conn.execute(export_statement(slot)).fetchone()
-        except psycopg.errors.QueryCanceled:
+        except BaseException as exc:
+            if not isinstance(exc, psycopg.errors.QueryCanceled):
+                # (a signal: the walsender would go on waiting, then make the slot)
+                with contextlib.suppress(Exception):
+                    conn.cancel_safe()
+                raise
             raise ApplyError(
                 f"creating replication slot {slot} waited {CREATE_TIMEOUT_S:.0f} s for the "
                 "transactions running on the source to end (a logical slot starts where "

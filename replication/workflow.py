@@ -57,17 +57,48 @@ class ConsoleReport:
 
 
 def validated(session: Session) -> Snapshot:
-    """Every catalog read and the config validated against it; ValidationFailed else."""
+    """Every catalog read and the config validated against it; ValidationFailed else.
+    Only one setup converges a target at a time: its lock is taken first (see
+    exclusive), so that what is read is not changing under another setup's hands."""
+    exclusive(session)
     snap = session.snapshot()
     if snap.errors:
         raise ValidationFailed(snap.errors)
     return snap
 
 
+def exclusive(session: Session) -> None:
+    """Take, on every target of the session, the lock of the setup that converges it (a
+    session-level advisory lock, held until the session ends); ReplError naming the
+    holder when another setup, `repl run` or `repl demo` holds it. Two setups at once
+    would plan from the same catalogs: the second would empty tables the first is
+    copying into."""
+    for name in session.target_names:
+        db = session.db(name)
+        if db.scalar(SETUP_LOCK, (SETUP_LOCK_CLASS,)):
+            continue
+        holder = db.query("catalog/setup_lock_holder", {"class": SETUP_LOCK_CLASS})
+        who = "another session"
+        if holder:
+            h = holder[0]
+            since = f", since {h['backend_start']:%Y-%m-%d %H:%M:%S %Z}" \
+                if h["backend_start"] else ""
+            who = f"backend pid {h['pid']} ({h['application_name'] or 'no name'}{since})"
+        raise ReplError(f"target {name}: another repl setup is converging it: {who}; "
+                        "run this one once it is done (its initial copy may take a while: "
+                        "`repl status` shows it)")
+
+
+SETUP_LOCK_CLASS = 0x72657073  # "reps"; the second key is 0: one setup per target database
+# (Taken again by the session that holds it, it is granted again.)
+SETUP_LOCK = "SELECT pg_catalog.pg_try_advisory_lock(%s::int4, 0)"
+
+
 def setup(session: Session, report: Report, asked: Asked = AS_CONFIGURED,
           snap: Snapshot | None = None) -> Plan:
     """Converge the session's targets to the config and what the person `asked`; returns
     the plan applied. Raises ReplError when a second plan is not empty."""
+    exclusive(session)
     snap = snap or validated(session)
     report.problems(snap.problems)
     plan = session.plan(snap, asked)

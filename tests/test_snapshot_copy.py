@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from conftest import StreamOfWrites, rows, wait_until
+from conftest import StreamOfWrites, admin, rows, wait_until
 
 pytestmark = pytest.mark.pg
 
@@ -28,12 +28,15 @@ CREATE TABLE public.users (
     email text,
     country text NOT NULL,
     mood public.mood,
-    score int NOT NULL
+    score int NOT NULL,
+    joined date NOT NULL DEFAULT date '2024-03-01',
+    ratio float8 NOT NULL DEFAULT 0.1
 );
 CREATE INDEX users_country_idx ON public.users (country);
 INSERT INTO public.users
 SELECT g, 'u' || g || '@corp.example', CASE WHEN g % 3 = 0 THEN 'FR' ELSE 'DE' END,
-       (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::public.mood, g
+       (ARRAY['sad', 'ok', 'happy'])[g % 3 + 1]::public.mood, g,
+       date '2025-01-02' + g % 300, g / 3.0
   FROM generate_series(1, 6000) AS g;
 CREATE TABLE public.events (
     id bigint NOT NULL,
@@ -74,9 +77,10 @@ targets:
 
 # Per table: the rows production has for the target, and the same read on the target.
 EXPECTED = {
-    "public.users": ("SELECT id, country, mood::text, score FROM public.users "
+    "public.users": ("SELECT id, country, mood::text, score, joined, ratio FROM public.users "
                      "WHERE id % 5 <> 0 ORDER BY id",
-                     "SELECT id, country, mood::text, score FROM public.users ORDER BY id"),
+                     "SELECT id, country, mood::text, score, joined, ratio FROM public.users "
+                     "ORDER BY id"),
     "public.events": ("SELECT id, day, kind, payload FROM public.events "
                       "WHERE day >= '2025-09-01' ORDER BY id, day",
                       "SELECT id, day, kind, payload FROM public.events ORDER BY id, day"),
@@ -121,6 +125,8 @@ def caught_up(env) -> bool:
 
 def assert_same_rows(env) -> None:
     with env.source() as src, env.target("dev") as dev:
+        for conn in (src, dev):  # read both as they are, whatever the databases set
+            conn.execute("SET datestyle = 'ISO'; SET extra_float_digits = 3")
         for table, (production, target) in EXPECTED.items():
             want, got = rows(src, production), rows(dev, target)
             assert want, f"{table}: no rows to compare"
@@ -140,6 +146,16 @@ def copies(env) -> dict[str, tuple[int, int, bool]]:
 def test_copy_from_a_snapshot_while_production_writes(env, repl):
     env.run_source(SCHEMA)
     cfg = env.write_config(CONFIG)
+    # Sessions on either side that print dates and floats their own way: users is copied
+    # as text (its enum), and must arrive as production has it.
+    with admin(env.source_cluster.dsn()) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET datestyle = 'SQL, DMY'").format(
+            sql.Identifier(env.source_db)))
+        conn.execute(sql.SQL("ALTER DATABASE {} SET extra_float_digits = 0").format(
+            sql.Identifier(env.source_db)))
+    with admin(env.target_cluster.dsn()) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET datestyle = 'SQL, MDY'").format(
+            sql.Identifier(env.target_dbs["dev"])))
     planned = repl("plan", config=cfg).stdout
     assert "CREATE_REPLICATION_SLOT \"repl_dev\" LOGICAL pgoutput (SNAPSHOT 'export')" in planned
     assert "copy_data = false" in planned
@@ -242,6 +258,13 @@ def test_setup_stopped_and_killed_mid_copy_then_run_again(env_any, repl, tmp_pat
         assert ledger["rows_per_second"] > 0 and ledger["eta_seconds"] is not None
         assert any("the initial copy from a snapshot of the source is under way" in p
                    for p in status["targets"][0]["problems"])
+        # A second setup meanwhile changes nothing (it would empty the tables copied).
+        second = repl("setup", config=cfg, expect=1)
+        assert "target dev: another repl setup is converging it: backend pid" in \
+            second.stderr, second.stderr
+        with env.target("dev") as dev:  # nothing emptied: what was copied is there
+            assert rows(dev, "SELECT count(*) FROM public.ledger")[0][0] >= \
+                ledger["rows_copied"] > 0
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -251,6 +274,22 @@ def test_setup_stopped_and_killed_mid_copy_then_run_again(env_any, repl, tmp_pat
         assert rows(src, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
     status = repl("status", config=cfg, expect=1).stdout
     assert "the initial copy from a snapshot stopped at" in status
+
+    # A rewrite of a table on production during the copy (VACUUM FULL here): the
+    # snapshot no longer sees its rows where they were; the copy stops and says so.
+    before = frozenset(walsenders())
+    proc = setup_process()
+    try:
+        wait_until(lambda: mid_copy(before), 120, "the copy under way again")
+        with env.source() as src:
+            src.execute("VACUUM FULL public.ledger")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and "public.ledger was rewritten on production during " \
+        "the copy" in err, err
+    with env.source() as src:
+        assert rows(src, "SELECT count(*) FROM pg_replication_slots") == [(0,)]
 
     # SIGKILL: nothing is cleaned up; the slot stays, and status says why.
     first = frozenset(walsenders())

@@ -268,6 +268,7 @@ class Service:
                     for name, exc in session.unreachable.items():
                         self.log("error", "unreachable", f"{exc}; the other targets are "
                                                          "converged", target=name)
+                    workflow.exclusive(session)  # no `repl setup` at the same time
                     snap = session.snapshot()
                     self.findings.update(snap.problems)
                     if snap.errors:

@@ -48,11 +48,11 @@ import psycopg
 from psycopg import sql
 
 from .. import slots
-from ..db import CONNECT_TIMEOUT_S, connect
+from ..db import SOURCE_LOCK_TIMEOUT, SOURCE_STATEMENT_TIMEOUT, connect
 from ..errors import CopyStopped
 from ..names import QualifiedName, ident
 from ..resources import load_sql
-from .workers import WORKER_APPLICATION, Copier, CopyReport, Progress
+from .workers import Copier, CopyReport, Progress, connect_worker
 
 __all__ = ["FROM_SNAPSHOT", "Chunk", "CopyOptions", "CopyReport", "Progress", "TableCopy",
            "copy", "drop_slot", "parse_size"]
@@ -125,6 +125,7 @@ class Chunk:
     first_page: int | None = None  # a range of pages: [first_page, end_page)
     end_page: int | None = None  # None: to the end (pages a later insert added included)
     size: int = 0  # bytes, to take the largest first
+    filenode: int = 0  # the leaf's storage as the snapshot sees it: a rewrite changes it
 
     def copy_out(self) -> sql.Composable:
         return self.table.copy_out(self.table.select(self.source, self.first_page,
@@ -156,7 +157,7 @@ def plan_chunks(source: psycopg.Connection, tables: tuple[TableCopy, ...],
         leaves = source.execute(load_sql("catalog/copy_leaves").encode(),  # type: ignore[arg-type]
                                 {"rel": ident(table.relation).as_string(source)}).fetchall()
         number = 0
-        for schema, name, size, block in leaves:
+        for schema, name, size, block, filenode in leaves:
             leaf = QualifiedName(schema, name)
             pages = math.ceil(size / block)
             parts = max(1, math.ceil(size / split_bytes))
@@ -165,7 +166,7 @@ def plan_chunks(source: psycopg.Connection, tables: tuple[TableCopy, ...],
                 whole, last = parts == 1, first + step >= pages
                 chunks.append(Chunk(table, number, leaf, None if whole else first,
                                     None if last else first + step,
-                                    size=min(step, pages - first) * block))
+                                    size=min(step, pages - first) * block, filenode=filenode))
                 number += 1
     return sorted(chunks, key=lambda c: -c.size)
 
@@ -199,17 +200,14 @@ def copy(source_dsn: str, target: psycopg.Connection, target_dsn: str, slot: str
     idle at the snapshot's position: the subscription is to be created on it without a
     copy. On failure the slot is dropped."""
     jobs = options.jobs or default_jobs(target, is_local(target_dsn))
+    (encoding,) = target.execute("SHOW server_encoding").fetchone()
+    created = False
     try:
         with _terminate_as_interrupt(), slots.exported_snapshot(source_dsn, slot) as (name, pid):
-            with psycopg.connect(source_dsn, connect_timeout=CONNECT_TIMEOUT_S,
-                                 application_name=WORKER_APPLICATION) as planner:
-                planner.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                planner.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(
-                    sql.Literal(name)))
-                chunks = plan_chunks(planner, tables, options.split_bytes)
-                planner.rollback()
+            created = True
+            chunks = _plan(source_dsn, encoding, name, tables, options.split_bytes)
             record_start(target, slot, pid, tables, chunks)
-            copier = Copier(source_dsn, target_dsn, name, chunks, jobs, report)
+            copier = Copier(source_dsn, target_dsn, name, chunks, jobs, report, encoding)
             copier.run(interrupted)
             for table in tables:  # a table without a leaf to copy (no partition yet)
                 if table.relation not in copier.progress:
@@ -217,8 +215,23 @@ def copy(source_dsn: str, target: psycopg.Connection, target_dsn: str, slot: str
                                    " WHERE schema_name = %s AND table_name = %s",
                                    (table.relation.schema, table.relation.name))
     except BaseException:
-        drop_slot(source_dsn, slot)
+        if created:  # (a slot of that name this copy did not make is not its to drop)
+            drop_slot(source_dsn, slot)
         raise
+
+
+def _plan(source_dsn: str, encoding: str, snapshot: str, tables: tuple[TableCopy, ...],
+          split_bytes: int) -> list[Chunk]:
+    """The chunks, read in the snapshot; bounded as repl's other source statements are
+    (it takes ACCESS SHARE on each table it sizes, until it ends)."""
+    with contextlib.closing(connect_worker(source_dsn, encoding)) as planner, \
+            planner.transaction():
+        planner.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        planner.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        for name, value in (("lock_timeout", SOURCE_LOCK_TIMEOUT),
+                            ("statement_timeout", SOURCE_STATEMENT_TIMEOUT)):
+            planner.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+        return plan_chunks(planner, tables, split_bytes)
 
 
 def record_start(target: psycopg.Connection, slot: str, walsender_pid: int,
