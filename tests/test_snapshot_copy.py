@@ -226,7 +226,7 @@ def test_setup_stopped_and_killed_mid_copy_then_run_again(env_any, repl, tmp_pat
     env = env_any
     # Big enough that the copy is still under way when it is interrupted.
     env.run_source(SCHEMA + "INSERT INTO public.ledger SELECT g, g, repeat('m', 300) "
-                            "FROM generate_series(9001, 250000) g; ANALYZE public.ledger;")
+                            "FROM generate_series(9001, 150000) g; ANALYZE public.ledger;")
     cfg = env.write_config(CONFIG)
 
     def setup_process() -> subprocess.Popen:
