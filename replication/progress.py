@@ -41,6 +41,12 @@ class TableSync:
         return self.state == "r"
 
 
+def bar_columns() -> tuple:
+    """A bar per table: its name, rows done of estimated, its state, the time so far."""
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+
+
 def poll(session: Session, estimates: dict[QualifiedName, int | None],
          sync_errors: dict[str, int] | None = None) -> list[TableSync]:
     """Every configured table's sync state; fills `sync_errors` per target if given."""
@@ -66,8 +72,7 @@ def wait_for_sync(session: Session, estimates: dict[QualifiedName, int | None], 
     progressed, asked = started, started
     last: list[tuple] = []
     stalls = {name: session.stall_check(name) for name in session.target_names}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[state]}"), TimeElapsedColumn())
+    columns = bar_columns()
     announced: set[tuple[str, QualifiedName]] = set()
     errors: dict[str, int] = {}
     with Progress(*columns, console=console, disable=not console.is_terminal) as bars:
@@ -130,9 +135,7 @@ class CopyBars:
 
     def __init__(self, console: Console):
         self.console = console
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(),
-                             MofNCompleteColumn(), TextColumn("{task.fields[state]}"),
-                             TimeElapsedColumn(), console=console,
+        self.bars = Progress(*bar_columns(), console=console,
                              disable=not console.is_terminal)
         self.tasks: dict[tuple[str, QualifiedName], int] = {}
 

@@ -106,7 +106,6 @@ class Copier:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.failure: BaseException | None = None
-        self.retries = 0
         self.connections: set[psycopg.Connection] = set()
         self.threads = [threading.Thread(target=self._work, name=f"repl-copy-{n}", daemon=True)
                         for n in range(self.jobs)]
@@ -200,8 +199,6 @@ class Copier:
                                 f"waited {LOCK_WAIT_BUDGET_S:.0f} s for a lock production "
                                 "holds on it (a migration?); run `repl setup` again once "
                                 "it is done") from None
-                        with self.lock:
-                            self.retries += 1
                         # A broken connection is made anew (the snapshot imported again).
                         for conn in (src, dst):
                             if conn is not None and conn.info.transaction_status != \
